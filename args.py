@@ -1,0 +1,113 @@
+"""Command line of run_patient_kd.py: the reference README's flags, checked right after parsing."""
+import argparse
+import sys
+
+TASK_NAMES = ("sst-2", "qqp", "chnsenticorp", "cola", "mrpc", "rte", "qnli", "mnli")
+
+
+class InputError(Exception):
+    """A mistake of the user's (flag, file, data): reported as one `error:` line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, no usage dump: users run this under nohup and read the log's last line.
+        sys.stderr.write(f"error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def default_device():
+    import paddle
+
+    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        return "gpu"
+    return "cpu"
+
+
+def build_parser():
+    p = _Parser(description="Fine-tuning, KD and Patient-KD of BERT students (Sun et al. 2019).")
+    p.add_argument("--task_name", required=True, type=str.lower, choices=TASK_NAMES, metavar="TASK",
+                   help="one of SST-2, QQP, ChnSentiCorp, CoLA, MRPC, RTE, QNLI, MNLI (any case)")
+    p.add_argument("--model_name_or_path", default="bert-base-uncased",
+                   help="pre-trained BERT: a hub name or a local save_pretrained folder")
+    p.add_argument("--teacher_finetuned_model_path", default=None,
+                   help="fine-tuned teacher folder; required for KD and PKD")
+    p.add_argument("--data_dir", default=None,
+                   help="folder with the official train.tsv and dev.tsv; without it the task is downloaded")
+    p.add_argument("--output_dir", default="output")
+
+    p.add_argument("--num_layers_of_student_model", type=int, default=6)
+    p.add_argument("--student_init", choices=("pretrained", "teacher"), default="pretrained",
+                   help="copy embeddings, the first N layers and the pooler from the pre-trained model or the teacher")
+    p.add_argument("--alpha", type=float, default=0.0, help="weight of the distillation loss, in [0, 1]")
+    p.add_argument("--T", type=float, default=10.0, help="softmax temperature of the distillation loss")
+    p.add_argument("--beta", type=float, default=0.0, help="weight of the patient (intermediate layer) loss")
+    p.add_argument("--strategy", choices=("skip", "last"), default="skip")
+
+    p.add_argument("--num_train_epochs", type=int, default=3)
+    p.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (overrides epochs)")
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--learning_rate", type=float, default=5e-5)
+    p.add_argument("--warmup_proportion", type=float, default=0.1)
+    p.add_argument("--weight_decay", type=float, default=0.01)
+    p.add_argument("--adam_epsilon", type=float, default=1e-8)
+    p.add_argument("--max_grad_norm", type=float, default=1.0)
+
+    p.add_argument("--logging_steps", type=int, default=10)
+    p.add_argument("--save_steps", type=int, default=100)
+    p.add_argument("--eval_steps", type=int, default=None, help="default: --save_steps")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", choices=("gpu", "cpu"), default=None, help="default: gpu when one is visible")
+    return p
+
+
+def mode_of(alpha, beta):
+    """The reference's implicit modes: beta > 0 is PKD, else alpha > 0 is KD, else fine-tuning."""
+    if beta > 0:
+        return "pkd"
+    return "kd" if alpha > 0 else "ft"
+
+
+def check_args(args):
+    """Raise InputError naming the flag for values no run can use."""
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.T <= 0:
+        raise InputError(f"--T must be > 0, got {args.T}")
+    if args.beta < 0:
+        raise InputError(f"--beta must be >= 0, got {args.beta}")
+    positive = ("num_layers_of_student_model", "batch_size", "max_seq_length", "logging_steps",
+                "save_steps", "eval_steps")
+    for name in positive:
+        if getattr(args, name) <= 0:
+            raise InputError(f"--{name} must be > 0, got {getattr(args, name)}")
+    if args.num_train_epochs <= 0 and args.max_steps <= 0:
+        raise InputError("--num_train_epochs must be > 0 (or give --max_steps)")
+    if not 0.0 <= args.warmup_proportion <= 1.0:
+        raise InputError(f"--warmup_proportion must be in [0, 1], got {args.warmup_proportion}")
+    if args.learning_rate <= 0:
+        raise InputError(f"--learning_rate must be > 0, got {args.learning_rate}")
+    if args.max_seq_length > 512:
+        raise InputError(f"--max_seq_length must be <= 512 (BERT's position table), got {args.max_seq_length}")
+    needs_teacher = args.mode != "ft" or args.student_init == "teacher"
+    if needs_teacher and not args.teacher_finetuned_model_path:
+        why = f"{args.mode.upper()} (alpha={args.alpha}, beta={args.beta})" if args.mode != "ft" \
+            else "--student_init teacher"
+        raise InputError(f"{why} needs --teacher_finetuned_model_path")
+
+
+def parse_args(argv=None):
+    """Parse and validate; exits with status 2 and one `error:` line on a bad flag."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.eval_steps is None:
+        args.eval_steps = args.save_steps
+    if args.device is None:
+        args.device = default_device()
+    args.mode = mode_of(args.alpha, args.beta)
+    try:
+        check_args(args)
+    except InputError as e:
+        parser.error(str(e))
+    return args

@@ -1,0 +1,195 @@
+"""Tasks, their files, tokenisation and batching.
+
+Parsing always goes through PaddleNLP's own dataset builders (`load_dataset`), online or from
+local official files (`--data_dir`), so a local run reads exactly what a download would give.
+Local files are checked first, row by row, so a malformed file is reported with its line
+instead of failing deep inside the builder.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler
+from paddlenlp.data import DataCollatorWithPadding
+from paddlenlp.datasets import load_dataset
+from paddlenlp.datasets.glue import Glue
+
+from args import InputError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # lower case, as given to --task_name
+    dataset: str  # load_dataset's path
+    config: str  # load_dataset's name (GLUE sub-task), or None
+    text_keys: tuple  # one key for single sentences, two for pairs
+    label_key: str
+    labels: tuple  # label strings as they stand in the files, in class-id order
+    metric: str  # "acc", "acc_f1" or "mcc"
+    dev_splits: tuple
+
+
+def _glue(name, text_keys, metric="acc", dev_splits=("dev",)):
+    labels = tuple(Glue.BUILDER_CONFIGS[name]["labels"])
+    return Task(name, "glue", name, text_keys, "labels", labels, metric, dev_splits)
+
+
+PAIR = ("sentence1", "sentence2")
+TASKS = {
+    "sst-2": _glue("sst-2", ("sentence",)),
+    "cola": _glue("cola", ("sentence",), metric="mcc"),
+    "mrpc": _glue("mrpc", PAIR, metric="acc_f1"),
+    "qqp": _glue("qqp", PAIR, metric="acc_f1"),
+    "rte": _glue("rte", PAIR),
+    "qnli": _glue("qnli", PAIR),
+    "mnli": _glue("mnli", PAIR, dev_splits=("dev_matched", "dev_mismatched")),
+    "chnsenticorp": Task("chnsenticorp", "chnsenticorp", None, ("text",), "label", ("0", "1"), "acc", ("dev",)),
+}
+
+# ChnSentiCorp columns by split, as PaddleNLP's builder unpacks them (header line first).
+CHNSENTICORP_COLUMNS = {"train": ("label", "text_a"), "dev": ("qid", "label", "text_a"), "test": ("qid", "text_a")}
+
+
+def get_task(name):
+    if name.lower() not in TASKS:
+        raise InputError(f"--task_name {name!r} is not one of {', '.join(TASKS)}")
+    return TASKS[name.lower()]
+
+
+def split_file(data_dir, split):
+    return os.path.join(data_dir, f"{split}.tsv")
+
+
+def _row_layout(task, split):
+    """(header lines to skip, columns a row needs, text columns, label column or None)."""
+    if task.dataset == "glue":
+        _, _, fields, skip = Glue.BUILDER_CONFIGS[task.config]["splits"][split]
+        fields = list(fields)
+        if split.startswith("test"):
+            return skip, max(fields) + 1, fields, None
+        return skip, max(fields) + 1, fields[:-1], fields[-1]
+    columns = CHNSENTICORP_COLUMNS[split]
+    label = columns.index("label") if "label" in columns else None
+    return 1, len(columns), [columns.index("text_a")], label
+
+
+def check_split_file(task, split, path):
+    """Raise InputError naming file and line for a row the builder would misread or crash on."""
+    skip, width, text_cols, label_col = _row_layout(task, split)
+    exact = task.dataset == "chnsenticorp"  # its builder unpacks rows: extra columns break it
+    rows = 0
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if lineno <= skip:
+                continue
+            cols = line.strip().split("\t")
+            if len(cols) < width or (exact and len(cols) != width):
+                raise InputError(f"{path}:{lineno}: expected {width} tab-separated columns for "
+                                 f"{task.name} {split}, found {len(cols)}")
+            if label_col is not None and cols[label_col] not in task.labels:
+                raise InputError(f"{path}:{lineno}: label {cols[label_col]!r} is not one of {list(task.labels)}")
+            if all(not cols[c].strip() for c in text_cols):
+                raise InputError(f"{path}:{lineno}: empty text")
+            rows += 1
+    if rows == 0:
+        raise InputError(f"{path}: no examples")
+
+
+def load_splits(task, splits, data_dir=None):
+    """{split: MapDataset of raw examples}, from `data_dir` if given, else PaddleNLP's download."""
+    if data_dir is None:
+        try:
+            loaded = load_dataset(task.dataset, name=task.config, splits=list(splits))
+        except Exception as e:  # network, hub or md5 failures all mean the same to the user
+            raise InputError(f"could not download {task.name} ({type(e).__name__}: {str(e)[:200]}); "
+                             f"give --data_dir with the official TSV files") from e
+        return _by_split(splits, loaded)
+    if not os.path.isdir(data_dir):
+        raise InputError(f"--data_dir {data_dir}: no such folder")
+    files = [split_file(data_dir, s) for s in splits]
+    for split, path in zip(splits, files):
+        if not os.path.isfile(path):
+            raise InputError(f"--data_dir {data_dir}: missing {os.path.basename(path)} for the {split} split")
+        check_split_file(task, split, path)
+    return _by_split(splits, load_dataset(task.dataset, name=task.config, data_files=files, splits=list(splits)))
+
+
+def _by_split(splits, loaded):
+    """load_dataset returns the dataset itself for one split, a tuple for several."""
+    return dict(zip(splits, loaded)) if len(splits) > 1 else {splits[0]: loaded}
+
+
+def encode(task, tokenizer, max_seq_length):
+    """A function: raw example -> input_ids, token_type_ids, labels, plus its position `idx`."""
+
+    def fn(example, idx):
+        texts = [example[k] for k in task.text_keys]
+        enc = tokenizer(text=texts[0], text_pair=texts[1] if len(texts) > 1 else None,
+                        max_length=max_seq_length, truncation=True)
+        out = {"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"], "idx": idx}
+        label = example.get(task.label_key)
+        if label not in (None, ""):
+            out["labels"] = int(label)
+        return out
+
+    return fn
+
+
+def encode_split(ds, task, tokenizer, max_seq_length):
+    """Tokenise once, up front: every epoch then reads ready ids."""
+    fn = encode(task, tokenizer, max_seq_length)
+    encoded = [fn(ds[i], i) for i in range(len(ds))]
+    return encoded
+
+
+class EpochBatchSampler(DistributedBatchSampler):
+    """DistributedBatchSampler whose order depends on (seed, epoch) only, and that can start mid-epoch.
+
+    Global batches (batch_size * nranks examples) are the same whatever the number of
+    processes, so an N-process run sees the data of a 1-process run with N times the batch.
+    Each rank takes its slice of every global batch.
+    """
+
+    def __init__(self, dataset, batch_size, seed, shuffle=True):
+        super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False)
+        self.seed = seed
+        self.skip_batches = 0
+
+    def set_epoch(self, epoch, skip_batches=0):
+        self.epoch = epoch
+        self.skip_batches = skip_batches
+
+    def global_batches(self):
+        n = len(self.dataset)
+        order = np.arange(n)
+        if self.shuffle:
+            order = np.random.RandomState([self.seed, self.epoch]).permutation(n)
+        size = self.batch_size * self.nranks
+        batches = [order[i:i + size] for i in range(0, n, size)]
+        last = batches[-1]
+        if len(last) % self.nranks:  # every rank must run the same number of steps
+            fill = self.nranks - len(last) % self.nranks
+            batches[-1] = np.concatenate([last, order[:fill]])
+        return batches
+
+    def __iter__(self):
+        for batch in self.global_batches()[self.skip_batches:]:
+            local = len(batch) // self.nranks
+            yield batch[self.local_rank * local:(self.local_rank + 1) * local].tolist()
+
+    def __len__(self):
+        return (len(self.dataset) + self.batch_size * self.nranks - 1) // (self.batch_size * self.nranks)
+
+
+def collator(tokenizer):
+    return DataCollatorWithPadding(tokenizer, return_tensors="np", return_attention_mask=True)
+
+
+def train_loader(encoded, tokenizer, batch_size, seed):
+    sampler = EpochBatchSampler(encoded, batch_size, seed)
+    return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer), num_workers=0)
+
+
+def eval_loader(encoded, tokenizer, batch_size):
+    sampler = BatchSampler(encoded, batch_size=batch_size, shuffle=False)
+    return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer), num_workers=0)

@@ -1,0 +1,124 @@
+"""Loading the teacher and the tokenizer, and building the N-layer student."""
+import os
+
+import paddle
+from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+
+from args import InputError
+
+WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
+# Shapes the student borrows from the teacher; the pre-trained weights must have the same.
+ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size")
+
+
+def _looks_local(path):
+    return os.path.exists(path) or os.sep in path or path.startswith(".")
+
+
+def check_model_dir(path, flag):
+    """A local model folder must hold a config and weights; report which is missing."""
+    if not os.path.isdir(path):
+        raise InputError(f"{flag} {path}: no such folder")
+    if not os.path.isfile(os.path.join(path, "config.json")) and \
+            not os.path.isfile(os.path.join(path, "model_config.json")):
+        raise InputError(f"{flag} {path}: no config.json in the folder")
+    if not any(os.path.isfile(os.path.join(path, f)) for f in WEIGHT_FILES):
+        raise InputError(f"{flag} {path}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")
+
+
+def _from_pretrained(cls, path, flag, **kwargs):
+    if _looks_local(path):
+        check_model_dir(path, flag)
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    except InputError:
+        raise
+    except Exception as e:  # hub unreachable, unknown name, unreadable weights
+        raise InputError(f"{flag} {path}: cannot load ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+
+
+def load_config(path, flag):
+    return _from_pretrained(BertConfig, path, flag)
+
+
+def load_tokenizer(path, flag):
+    if _looks_local(path) and not os.path.isfile(os.path.join(path, "vocab.txt")):
+        raise InputError(f"{flag} {path}: no vocab.txt in the folder")
+    return _from_pretrained(BertTokenizer, path, flag)
+
+
+def load_teacher(path, num_classes):
+    """The fine-tuned teacher, frozen: eval mode (no dropout) and no gradients."""
+    teacher = _from_pretrained(BertForSequenceClassification, path, "--teacher_finetuned_model_path")
+    if teacher.num_labels != num_classes:
+        raise InputError(f"--teacher_finetuned_model_path {path}: teacher has {teacher.num_labels} classes, "
+                         f"the task has {num_classes}")
+    teacher.eval()
+    for p in teacher.parameters():
+        p.stop_gradient = True
+    return teacher
+
+
+def check_same_architecture(config, reference, what, reference_what):
+    for key in ARCHITECTURE_KEYS:
+        if getattr(config, key) != getattr(reference, key):
+            raise InputError(f"{what} has {key}={getattr(config, key)} but {reference_what} has "
+                             f"{getattr(reference, key)}: they must be the same architecture")
+
+
+def student_config(base_config, num_layers, num_classes):
+    """The base architecture (teacher's, or the pre-trained model's) with N layers and the task's classes."""
+    if num_layers > base_config.num_hidden_layers:
+        raise InputError(f"--num_layers_of_student_model {num_layers} is deeper than the "
+                         f"{base_config.num_hidden_layers}-layer model it is built from")
+    config = BertConfig(**base_config.to_dict())
+    config.num_hidden_layers = num_layers
+    config.num_labels = num_classes
+    return config
+
+
+def bottom_layers_state(bert_state, num_layers):
+    """Embeddings, encoder layers 0..N-1 and pooler of a BertModel state dict; never a classifier."""
+    keep = {}
+    for name, value in bert_state.items():
+        if name.startswith("encoder.layers."):
+            if int(name.split(".")[2]) >= num_layers:
+                continue
+        elif not name.startswith(("embeddings.", "pooler.")):
+            continue
+        keep[name] = value
+    return keep
+
+
+def build_student(config, source_bert):
+    """A fresh BertForSequenceClassification whose encoder starts from `source_bert`'s bottom layers.
+
+    source_bert: a BertModel (the pre-trained one, or the teacher's `.bert`). The classifier
+    keeps its fresh initialisation.
+    """
+    student = BertForSequenceClassification(config)
+    state = bottom_layers_state(source_bert.state_dict(), config.num_hidden_layers)
+    missing, unexpected = student.bert.set_state_dict(state)
+    if missing or unexpected:
+        raise InputError(f"student init: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return student
+
+
+def load_pretrained_bert(path):
+    return _from_pretrained(BertModel, path, "--model_name_or_path")
+
+
+def count_parameters(model):
+    return sum(int(p.numel()) for p in model.parameters())
+
+
+@paddle.no_grad()
+def teacher_forward(teacher, batch, layers):
+    """Teacher logits [batch, classes] and [CLS] states of `layers` [batch, len(layers), hidden]."""
+    from kd_loss import stack_cls
+
+    out = teacher(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                  attention_mask=batch["attention_mask"], output_hidden_states=True, return_dict=True)
+    cls = stack_cls(out.hidden_states, layers) if layers else None
+    return out.logits, cls

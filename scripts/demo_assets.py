@@ -1,0 +1,66 @@
+"""A small synthetic sentiment task in the official SST-2 layout, and a small BERT with its own vocabulary.
+
+Nothing here is downloaded, so the demo and the tests run on a machine with no model hub
+and no dataset host. The task needs word order (negation flips the next sentiment word),
+so a bag of words cannot solve it and depth matters a little.
+"""
+import os
+import random
+
+POSITIVE = ["good", "great", "excellent", "wonderful", "moving", "charming", "funny", "brilliant"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak", "messy", "tedious"]
+NEGATORS = ["not", "never", "hardly"]
+FILLER = ["the", "movie", "film", "plot", "story", "cast", "acting", "was", "is", "quite", "very",
+          "and", "but", "a", "with", "its", "ending", "music", "director", "this", "really", "at", "times"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def make_sentence(rng):
+    """(sentence, label): label 1 when the negation-aware polarity sum is positive."""
+    words, score = [], 0
+    n_sentiment = rng.choice([1, 3, 5])  # odd: the score is never zero
+    for _ in range(n_sentiment):
+        words += rng.sample(FILLER, rng.randint(1, 3))
+        polarity = rng.choice([1, -1])
+        if rng.random() < 0.3:
+            words.append(rng.choice(NEGATORS))
+            score -= polarity
+        else:
+            score += polarity
+        words.append(rng.choice(POSITIVE if polarity > 0 else NEGATIVE))
+    words += rng.sample(FILLER, rng.randint(0, 2))
+    return " ".join(words), int(score > 0)
+
+
+def write_sst2_layout(data_dir, num_train=2000, num_dev=500, num_test=200, seed=0):
+    """train.tsv / dev.tsv (`sentence\\tlabel`) and test.tsv (`index\\tsentence`), as GLUE ships SST-2."""
+    rng = random.Random(seed)
+    os.makedirs(data_dir, exist_ok=True)
+    for split, n in (("train", num_train), ("dev", num_dev)):
+        with open(os.path.join(data_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write("sentence\tlabel\n")
+            for _ in range(n):
+                f.write("%s\t%d\n" % make_sentence(rng))
+    with open(os.path.join(data_dir, "test.tsv"), "w", encoding="utf-8") as f:
+        f.write("index\tsentence\n")
+        for i in range(num_test):
+            f.write("%d\t%s\n" % (i, make_sentence(rng)[0]))
+
+
+def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0):
+    """A randomly initialised BERT and its tokenizer, as a save_pretrained folder (the demo's 'pre-trained' model)."""
+    import paddle
+    from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
+
+    os.makedirs(model_dir, exist_ok=True)
+    vocab_file = os.path.join(model_dir, "vocab.txt")
+    with open(vocab_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(SPECIAL + sorted(set(POSITIVE + NEGATIVE + NEGATORS + FILLER))) + "\n")
+    paddle.seed(seed)
+    config = BertConfig(vocab_size=len(open(vocab_file).read().split()), hidden_size=hidden_size,
+                        num_hidden_layers=num_layers, num_attention_heads=heads,
+                        intermediate_size=2 * hidden_size, max_position_embeddings=128,
+                        type_vocab_size=2, pad_token_id=0)
+    BertModel(config).save_pretrained(model_dir)
+    BertTokenizer(vocab_file, do_lower_case=True).save_pretrained(model_dir)
+    return model_dir

@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny BERT, a tiny synthetic task and a fine-tuned tiny teacher, made here."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+import pytest  # noqa: E402
+
+from demo_assets import write_sst2_layout, write_tiny_bert  # noqa: E402
+
+TINY = dict(num_layers=4, hidden_size=32, heads=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    return write_tiny_bert(str(tmp_path_factory.mktemp("bert")), **TINY)
+
+
+@pytest.fixture(scope="session")
+def sst2_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "SST-2")
+    write_sst2_layout(path, num_train=320, num_dev=96, num_test=20, seed=1)
+    return path
+
+
+def common_args(data_dir, model_dir, output_dir, *extra):
+    return ["--task_name", "SST-2", "--data_dir", data_dir, "--model_name_or_path", model_dir,
+            "--output_dir", output_dir, "--batch_size", "16", "--max_seq_length", "32",
+            "--learning_rate", "2e-3", "--logging_steps", "5", "--save_steps", "10", "--device", "cpu",
+            *extra]
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(tiny_bert, sst2_dir, tmp_path_factory):
+    import run_patient_kd
+
+    out = str(tmp_path_factory.mktemp("teacher"))
+    run_patient_kd.main(common_args(sst2_dir, tiny_bert, out, "--num_layers_of_student_model", "4",
+                                    "--max_steps", "40"))
+    return os.path.join(out, "best_model")
