@@ -53,6 +53,8 @@ def build_parser():
     p.add_argument("--weight_decay", type=float, default=0.01)
     p.add_argument("--adam_epsilon", type=float, default=1e-8)
     p.add_argument("--max_grad_norm", type=float, default=1.0)
+    p.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=True,
+                   help="batch sentences of similar length together (less padding; --no-group_by_length: random)")
 
     p.add_argument("--logging_steps", type=int, default=10)
     p.add_argument("--save_steps", type=int, default=100)

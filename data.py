@@ -138,21 +138,25 @@ def encode(task, tokenizer, max_seq_length):
 def encode_split(ds, task, tokenizer, max_seq_length):
     """Tokenise once, up front: every epoch then reads ready ids."""
     fn = encode(task, tokenizer, max_seq_length)
-    encoded = [fn(ds[i], i) for i in range(len(ds))]
-    return encoded
+    return [fn(ds[i], i) for i in range(len(ds))]
 
 
 class EpochBatchSampler(DistributedBatchSampler):
     """DistributedBatchSampler whose order depends on (seed, epoch) only, and that can start mid-epoch.
 
     Global batches (batch_size * nranks examples) are the same whatever the number of
-    processes, so an N-process run sees the data of a 1-process run with N times the batch.
-    Each rank takes its slice of every global batch.
+    processes, so an N-process run sees the data of a 1-process run with N times the batch;
+    each rank takes its slice of every global batch.
+    With `lengths`, batches are grouped by length: shuffle, sort within chunks of
+    `group_chunk` global batches, cut into batches, shuffle the batches. Batches then hold
+    sentences of similar length and pad little, while every epoch still sees a new order.
     """
 
-    def __init__(self, dataset, batch_size, seed, shuffle=True):
+    def __init__(self, dataset, batch_size, seed, shuffle=True, lengths=None, group_chunk=50):
         super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False)
         self.seed = seed
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.group_chunk = group_chunk
         self.skip_batches = 0
 
     def set_epoch(self, epoch, skip_batches=0):
@@ -161,15 +165,20 @@ class EpochBatchSampler(DistributedBatchSampler):
 
     def global_batches(self):
         n = len(self.dataset)
-        order = np.arange(n)
-        if self.shuffle:
-            order = np.random.RandomState([self.seed, self.epoch]).permutation(n)
+        rng = np.random.RandomState([self.seed, self.epoch])
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
         size = self.batch_size * self.nranks
+        if self.lengths is not None:
+            chunk = size * self.group_chunk
+            order = np.concatenate([c[np.argsort(-self.lengths[c], kind="stable")]
+                                    for c in np.split(order, range(chunk, n, chunk))])
         batches = [order[i:i + size] for i in range(0, n, size)]
         last = batches[-1]
         if len(last) % self.nranks:  # every rank must run the same number of steps
             fill = self.nranks - len(last) % self.nranks
             batches[-1] = np.concatenate([last, order[:fill]])
+        if self.lengths is not None and self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
     def __iter__(self):
@@ -181,15 +190,35 @@ class EpochBatchSampler(DistributedBatchSampler):
         return (len(self.dataset) + self.batch_size * self.nranks - 1) // (self.batch_size * self.nranks)
 
 
+class LengthSortedBatchSampler(BatchSampler):
+    """Evaluation batches of similar length (little padding); `predict` restores input order by `idx`."""
+
+    def __init__(self, lengths, batch_size):
+        self.order = np.argsort(-np.asarray(lengths), kind="stable")
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        for i in range(0, len(self.order), self.batch_size):
+            yield self.order[i:i + self.batch_size].tolist()
+
+    def __len__(self):
+        return (len(self.order) + self.batch_size - 1) // self.batch_size
+
+
+def lengths_of(encoded):
+    return [len(e["input_ids"]) for e in encoded]
+
+
 def collator(tokenizer):
     return DataCollatorWithPadding(tokenizer, return_tensors="np", return_attention_mask=True)
 
 
-def train_loader(encoded, tokenizer, batch_size, seed):
-    sampler = EpochBatchSampler(encoded, batch_size, seed)
+def train_loader(encoded, tokenizer, batch_size, seed, group_by_length=True):
+    lengths = lengths_of(encoded) if group_by_length else None
+    sampler = EpochBatchSampler(encoded, batch_size, seed, lengths=lengths)
     return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer), num_workers=0)
 
 
 def eval_loader(encoded, tokenizer, batch_size):
-    sampler = BatchSampler(encoded, batch_size=batch_size, shuffle=False)
+    sampler = LengthSortedBatchSampler(lengths_of(encoded), batch_size)
     return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer), num_workers=0)

@@ -124,12 +124,14 @@ def compute_loss(student, teacher, batch, teacher_layers, args):
 def predict(model, loader):
     """Logits [n, classes] and labels [n] over a whole split, in input order."""
     model.eval()
-    logits, labels = [], []
+    logits, labels, idx = [], [], []
     for batch in loader:
         logits.append(model(**model_inputs(batch)).numpy())
         labels.append(batch["labels"].numpy().reshape(-1))
+        idx.append(batch["idx"].numpy().reshape(-1))
     model.train()
-    return np.concatenate(logits), np.concatenate(labels)
+    order = np.argsort(np.concatenate(idx))
+    return np.concatenate(logits)[order], np.concatenate(labels)[order]
 
 
 def evaluate(model, dev_loaders, task):
@@ -166,7 +168,7 @@ def do_train(args):
         logger.info("PKD-%s layer pairs [student, teacher] (1-based): %s", args.strategy, pairs)
 
     encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
-    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed)
+    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length)
     dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in task.dev_splits}
     steps_per_epoch = len(loader)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs

@@ -39,5 +39,5 @@ def teacher_dir(tiny_bert, sst2_dir, tmp_path_factory):
 
     out = str(tmp_path_factory.mktemp("teacher"))
     run_patient_kd.main(common_args(sst2_dir, tiny_bert, out, "--num_layers_of_student_model", "4",
-                                    "--max_steps", "40"))
+                                    "--max_steps", "150"))
     return os.path.join(out, "best_model")

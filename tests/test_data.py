@@ -166,3 +166,39 @@ def test_two_ranks_see_the_global_batches_of_one_process():
         assert sorted(whole) == sorted(a + b)
     assert len(r0[-1]) == len(r1[-1])  # ragged last batch padded so both ranks step together
     assert np.isin(single[-1], r0[-1] + r1[-1]).all()
+
+
+def test_grouped_batches_cover_the_epoch_and_pad_little():
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(3, 60, size=1000)
+    sampler = data.EpochBatchSampler(_Sized(1000), 16, seed=1, lengths=lengths, group_chunk=10)
+    grouped = list(sampler)
+    assert sorted(i for b in grouped for i in b) == list(range(1000))
+
+    def pad_ratio(batches):
+        return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
+
+    random_batches = list(data.EpochBatchSampler(_Sized(1000), 16, seed=1))
+    assert pad_ratio(grouped) < 1.15 < pad_ratio(random_batches)
+    sampler.set_epoch(1)
+    assert list(sampler) != grouped
+
+
+def test_grouped_batches_are_the_same_global_batches_on_two_ranks():
+    lengths = np.random.RandomState(1).randint(3, 60, size=101)
+    single = data.EpochBatchSampler(_Sized(101), 8, seed=2, lengths=lengths)
+    ranks = [data.EpochBatchSampler(_Sized(101), 4, seed=2, lengths=lengths) for _ in range(2)]
+    for r, s in enumerate(ranks):
+        s.nranks, s.local_rank = 2, r
+    pairs = list(zip(list(single), *[list(s) for s in ranks]))
+    ragged = [whole for whole, a, b in pairs if len(whole) != len(a + b)]
+    assert len(ragged) == 1 and len(ragged[0]) == 101 % 8  # padded by one example on two ranks
+    for whole, a, b in pairs:
+        if len(whole) == len(a + b):
+            assert sorted(whole) == sorted(a + b)
+
+
+def test_eval_batches_are_sorted_and_cover_every_example_once():
+    lengths = [5, 9, 2, 9, 7]
+    batches = list(data.LengthSortedBatchSampler(lengths, 2))
+    assert batches == [[1, 3], [4, 0], [2]]

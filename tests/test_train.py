@@ -18,7 +18,7 @@ MODES = {
 }
 
 
-def train_student(sst2_dir, tiny_bert, teacher_dir, out, flags, steps=30):
+def train_student(sst2_dir, tiny_bert, teacher_dir, out, flags, steps=80):
     return run_patient_kd.main(common_args(sst2_dir, tiny_bert, str(out), "--teacher_finetuned_model_path",
                                            teacher_dir, "--num_layers_of_student_model", "2",
                                            "--max_steps", str(steps), *flags))
@@ -35,8 +35,8 @@ def runs(sst2_dir, tiny_bert, teacher_dir, tmp_path_factory):
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_each_mode_learns(runs, mode):
-    log = runs[mode][0]["train_log"]
-    assert log[-1]["loss"] < log[0]["loss"]
+    losses = [e["loss"] for e in runs[mode][0]["train_log"]]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.01
 
 
 def test_parts_logged_match_the_mode(runs):
@@ -57,7 +57,7 @@ def test_results_json_content(runs):
     assert runs["ft"][0]["mode"] == "ft" and runs["ft"][0]["layer_pairs"] == []
     assert runs["kd"][0]["mode"] == "kd"
     assert r["best_metric"] == r["metrics"]["acc"] == max(h["acc"] for h in r["history"])
-    assert [h["step"] for h in r["history"]] == [10, 20, 30]
+    assert [h["step"] for h in r["history"]] == list(range(10, 81, 10))
     assert r["finished"] and r["train_seconds"] > 0
 
 
