@@ -47,7 +47,7 @@ def results_table(rows, task="SST-2"):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work_dir", default="demo_output")
-    parser.add_argument("--teacher_steps", type=int, default=800)
+    parser.add_argument("--teacher_steps", type=int, default=1500)
     parser.add_argument("--student_steps", type=int, default=400)
     args = parser.parse_args()
     start = time.time()
