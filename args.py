@@ -59,6 +59,9 @@ def build_parser():
     p.add_argument("--logging_steps", type=int, default=10)
     p.add_argument("--save_steps", type=int, default=100)
     p.add_argument("--eval_steps", type=int, default=None, help="default: --save_steps")
+    p.add_argument("--save_total_limit", type=int, default=2, help="checkpoints kept (best_model is kept apart)")
+    p.add_argument("--resume", action="store_true",
+                   help="require resuming from OUTPUT_DIR's newest checkpoint (a run of the same flags resumes anyway)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", choices=("gpu", "cpu"), default=None, help="default: gpu when one is visible")
     return p
@@ -80,7 +83,7 @@ def check_args(args):
     if args.beta < 0:
         raise InputError(f"--beta must be >= 0, got {args.beta}")
     positive = ("num_layers_of_student_model", "batch_size", "max_seq_length", "logging_steps",
-                "save_steps", "eval_steps")
+                "save_steps", "eval_steps", "save_total_limit")
     for name in positive:
         if getattr(args, name) <= 0:
             raise InputError(f"--{name} must be > 0, got {getattr(args, name)}")

@@ -8,6 +8,7 @@ import os
 # Before paddle is imported: it pins OpenMP to 1 thread when this is unset (1.5x slower on CPU).
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
+import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
@@ -23,7 +24,7 @@ from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 import data  # noqa: E402
 import modeling  # noqa: E402
 from args import InputError, parse_args  # noqa: E402
-from checkpoint import save_model_dir, write_json  # noqa: E402
+import checkpoint  # noqa: E402
 from kd_loss import layer_pairs, pkd_loss, stack_cls  # noqa: E402
 from metrics import main_metric_name, task_metrics  # noqa: E402
 
@@ -108,14 +109,14 @@ def model_inputs(batch):
                 attention_mask=batch["attention_mask"])
 
 
-def compute_loss(student, teacher, batch, teacher_layers, args):
-    """Forward the student (and the frozen teacher when one is used); returns (total, parts)."""
+def compute_loss(student, teacher_outputs, batch, num_pairs, args):
+    """Forward the student; teacher_outputs(batch) gives the teacher's (logits, [CLS] states) or is None."""
     out = student(**model_inputs(batch), output_hidden_states=args.beta > 0, return_dict=True)
     teacher_logits = teacher_cls = student_cls = None
-    if teacher is not None:
-        teacher_logits, teacher_cls = modeling.teacher_forward(teacher, batch, teacher_layers)
+    if teacher_outputs is not None:
+        teacher_logits, teacher_cls = teacher_outputs(batch)
     if args.beta > 0:
-        student_cls = stack_cls(out.hidden_states, range(1, len(teacher_layers) + 1))
+        student_cls = stack_cls(out.hidden_states, range(1, num_pairs + 1))
     return pkd_loss(out.logits, teacher_logits, batch["labels"], student_cls, teacher_cls,
                     args.alpha, args.T, args.beta)
 
@@ -151,6 +152,53 @@ def format_parts(loss, parts):
     return f"loss {loss:.4f} ({shown})"
 
 
+# Flags that define what a run computes: a checkpoint made with other values is not resumed.
+RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_model_path", "data_dir",
+                      "num_layers_of_student_model", "student_init", "alpha", "T", "beta", "strategy",
+                      "num_train_epochs", "max_steps", "batch_size", "max_seq_length", "learning_rate",
+                      "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm", "group_by_length", "seed")
+
+
+def run_config(args):
+    return {k: getattr(args, k) for k in RUN_DEFINING_FLAGS}
+
+
+def reseed(seed, step):
+    """Dropout RNG derived from (seed, step) at every checkpoint: a resumed run draws the same masks."""
+    paddle.seed((seed * 1_000_003 + step) % (2 ** 31))
+
+
+def resume_from(args, student, optimizer):
+    """Trainer state of the newest intact checkpoint of this same run, or None to start afresh."""
+    for path in checkpoint.list_checkpoints(args.output_dir):
+        problem = checkpoint.verify_checkpoint(path)
+        if problem:
+            logger.warning("not resuming from %s: %s", path, problem)
+            continue
+        state = json.load(open(os.path.join(path, "trainer_state.json"), encoding="utf-8"))
+        diff = [f"--{k} {state['config'].get(k)} vs {v}" for k, v in run_config(args).items()
+                if state["config"].get(k) != v]
+        if diff:
+            raise InputError(f"--output_dir {args.output_dir} holds a checkpoint of a different run "
+                             f"({'; '.join(diff)}): use another --output_dir or remove its checkpoint-* folders")
+        state = checkpoint.load_checkpoint(path, student, optimizer)
+        reseed(args.seed, state["step"])
+        logger.info("resumed from %s (step %d)", path, state["step"])
+        return state
+    if args.resume:
+        raise InputError(f"--resume: no intact checkpoint in {args.output_dir}")
+    return None
+
+
+def new_results(args, task, student, pairs, total_steps):
+    return {"task": task.name, "mode": args.mode, "strategy": args.strategy if args.mode == "pkd" else None,
+            "alpha": args.alpha, "T": args.T, "beta": args.beta, "layer_pairs": pairs,
+            "num_student_layers": student.bert.config.num_hidden_layers, "seed": args.seed,
+            "best_metric_name": main_metric_name(task.metric), "best_metric": None, "best_step": None,
+            "metrics": None, "history": [], "train_log": [], "train_seconds": 0.0, "total_steps": total_steps,
+            "finished": False}
+
+
 def do_train(args):
     task = data.get_task(args.task_name)
     prepare_output_dir(args.output_dir)
@@ -175,68 +223,97 @@ def do_train(args):
     logger.info("train %d examples, %s; %d steps (%d per epoch)", len(encoded["train"]),
                 ", ".join(f"{s} {len(encoded[s])}" for s in task.dev_splits), total_steps, steps_per_epoch)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
+    teacher_outputs = None
+    if teacher is not None:
+        def teacher_outputs(batch):
+            return modeling.teacher_forward(teacher, batch, teacher_layers)
 
-    metric_name = main_metric_name(task.metric)
-    results = {"task": task.name, "mode": args.mode, "strategy": args.strategy if args.mode == "pkd" else None,
-               "alpha": args.alpha, "T": args.T, "beta": args.beta, "layer_pairs": pairs,
-               "num_student_layers": student.bert.config.num_hidden_layers, "seed": args.seed,
-               "best_metric_name": metric_name, "best_metric": None, "best_step": None, "metrics": None,
-               "history": [], "train_log": [], "train_seconds": 0.0, "total_steps": total_steps, "finished": False}
+    state = resume_from(args, student, optimizer) or {
+        "config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
+        "results": new_results(args, task, student, pairs, total_steps)}
+    train_loop(args, task, student, tokenizer, teacher_outputs, len(pairs), loader, dev_loaders,
+               optimizer, scheduler, state)
+    return state["results"]
+
+
+def train_loop(args, task, student, tokenizer, teacher_outputs, num_pairs, loader, dev_loaders,
+               optimizer, scheduler, state):
+    results, total_steps = state["results"], state["results"]["total_steps"]
+    metric_name = results["best_metric_name"]
     results_path = os.path.join(args.output_dir, "results.json")
-
-    step, train_seconds = 0, 0.0
+    steps_per_epoch = len(loader)
     window = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "pt": 0.0, "n": 0}
     tic = time.time()
     student.train()
-    for epoch in range(math.ceil(total_steps / steps_per_epoch)):
-        loader.batch_sampler.set_epoch(epoch)
-        for batch in loader:
-            loss, parts = compute_loss(student, teacher, batch, teacher_layers, args)
+    for epoch in range(state["epoch"], math.ceil(total_steps / steps_per_epoch)):
+        skip = state["batches_done"] if epoch == state["epoch"] else 0
+        loader.batch_sampler.set_epoch(epoch, skip)
+        for batch_index, batch in enumerate(loader, start=skip):
+            if state["step"] >= total_steps:
+                break
+            loss, parts = compute_loss(student, teacher_outputs, batch, num_pairs, args)
+            # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
+            values = {k: v.item() if v is not None else None for k, v in parts.items()}
+            if not math.isfinite(loss.item()):
+                raise TrainingError(f"non-finite loss at step {state['step'] + 1}: {loss.item()} "
+                                    f"({format_parts(loss.item(), values)}); the last good checkpoint is kept: "
+                                    f"{(checkpoint.list_checkpoints(args.output_dir) or ['none'])[0]}")
             loss.backward()
             optimizer.step()
             scheduler.step()
             optimizer.clear_grad()
-            step += 1
+            step = state["step"] = state["step"] + 1
+            done_epoch = batch_index + 1 == steps_per_epoch
+            state["epoch"], state["batches_done"] = (epoch + 1, 0) if done_epoch else (epoch, batch_index + 1)
 
-            # .item() is a sync point; cheap next to a BERT step, and it catches NaN at once.
             window["loss"] += loss.item()
-            for k, v in parts.items():
-                window[k] += v.item() if v is not None else 0.0
+            for k, v in values.items():
+                window[k] += v or 0.0
             window["n"] += 1
             if step % args.logging_steps == 0 or step == total_steps:
                 n = window["n"]
-                shown = {k: window[k] / n if parts[k] is not None else None for k in parts}
+                shown = {k: window[k] / n if values[k] is not None else None for k in values}
                 results["train_log"].append({"step": step, "lr": scheduler.get_lr(), "loss": window["loss"] / n,
                                              **shown})
                 logger.info("step %d/%d | epoch %d | lr %.3e | %s | %.2f steps/s", step, total_steps, epoch,
                             scheduler.get_lr(), format_parts(window["loss"] / n, shown), n / (time.time() - tic))
-                train_seconds += time.time() - tic
+                results["train_seconds"] += time.time() - tic
                 window = dict.fromkeys(window, 0.0)
                 window["n"] = 0
                 tic = time.time()
 
             if step % args.eval_steps == 0 or step == total_steps:
-                train_seconds += time.time() - tic
-                metrics = evaluate(student, dev_loaders, task)
-                results["history"].append({"step": step, "epoch": epoch, **metrics})
-                improved = results["best_metric"] is None or metrics[metric_name] > results["best_metric"]
-                if improved:
-                    results.update(best_metric=metrics[metric_name], best_step=step, metrics=metrics)
-                    save_model_dir(student, tokenizer, os.path.join(args.output_dir, "best_model"))
-                results["train_seconds"] = round(train_seconds, 2)
-                write_json(results, results_path)
-                logger.info("eval step %d | %s | best %s %.4f at step %d%s", step,
-                            " ".join(f"{k} {v:.4f}" for k, v in metrics.items()), metric_name,
-                            results["best_metric"], results["best_step"], " (saved best_model)" if improved else "")
+                results["train_seconds"] += time.time() - tic
+                evaluate_and_keep_best(args, task, student, tokenizer, dev_loaders, results, step, epoch)
+                checkpoint.write_json(results, results_path)
                 tic = time.time()
-            if step >= total_steps:
-                break
+            if step % args.save_steps == 0 or step == total_steps:
+                checkpoint.save_checkpoint(args.output_dir, step, student, optimizer, state)
+                checkpoint.prune_checkpoints(args.output_dir, args.save_total_limit)
+                reseed(args.seed, step)
 
     results["finished"] = True
-    write_json(results, results_path)
+    results["train_seconds"] = round(results["train_seconds"], 2)
+    checkpoint.write_json(results, os.path.join(args.output_dir, "results.json"))
     logger.info("done: best %s %.4f at step %d; best_model in %s", metric_name, results["best_metric"],
                 results["best_step"], os.path.join(args.output_dir, "best_model"))
-    return results
+
+
+def evaluate_and_keep_best(args, task, student, tokenizer, dev_loaders, results, step, epoch):
+    metric_name = results["best_metric_name"]
+    metrics = evaluate(student, dev_loaders, task)
+    results["history"].append({"step": step, "epoch": epoch, **metrics})
+    improved = results["best_metric"] is None or metrics[metric_name] > results["best_metric"]
+    if improved:
+        results.update(best_metric=metrics[metric_name], best_step=step, metrics=metrics)
+        checkpoint.save_model_dir(student, tokenizer, os.path.join(args.output_dir, "best_model"))
+    logger.info("eval step %d | %s | best %s %.4f at step %d%s", step,
+                " ".join(f"{k} {v:.4f}" for k, v in metrics.items()), metric_name,
+                results["best_metric"], results["best_step"], " (saved best_model)" if improved else "")
+
+
+class TrainingError(Exception):
+    """Training cannot go on (non-finite loss); reported as one line, exit status 1."""
 
 
 def main(argv=None):
@@ -246,6 +323,10 @@ def main(argv=None):
     except InputError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
+    except (TrainingError, checkpoint.CheckpointError) as e:
+        logger.error("error: %s", e)
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,169 @@
+"""Kill-and-resume equivalence, checkpoint integrity, and bad input that must not end in a traceback."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import checkpoint
+import run_patient_kd
+from conftest import ROOT, common_args
+
+STEPS = 300
+
+
+def pkd_args(sst2_dir, tiny_bert, teacher_dir, out, *extra):
+    return common_args(sst2_dir, tiny_bert, str(out), "--teacher_finetuned_model_path", teacher_dir,
+                       "--num_layers_of_student_model", "2", "--alpha", "0.5", "--T", "5", "--beta", "100",
+                       "--max_steps", str(STEPS), "--save_steps", "20", "--eval_steps", "50", "--logging_steps", "50",
+                       *extra)
+
+
+def final_weights(out):
+    with np.load(os.path.join(out, f"checkpoint-{STEPS}", "model.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(sst2_dir, tiny_bert, teacher_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    return run_patient_kd.main(pkd_args(sst2_dir, tiny_bert, teacher_dir, out)), out
+
+
+def assert_same_run(result, out, reference):
+    ref_result, ref_out = reference
+    assert result["finished"]
+    assert (result["best_metric"], result["best_step"]) == (ref_result["best_metric"], ref_result["best_step"])
+    assert [h["acc"] for h in result["history"]] == [h["acc"] for h in ref_result["history"]]
+    got, want = final_weights(out), final_weights(ref_out)
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=1e-6, rtol=0, err_msg=k)
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(sst2_dir, tiny_bert, teacher_dir, tmp_path, uninterrupted):
+    argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.isdir(tmp_path / "checkpoint-100") and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = max(int(p.rsplit("-", 1)[1]) for p in checkpoint.list_checkpoints(str(tmp_path)))
+    assert 100 <= killed_at < STEPS
+    assert_same_run(run_patient_kd.main(argv), str(tmp_path), uninterrupted)
+
+
+def test_corrupted_checkpoint_is_reported_and_skipped(sst2_dir, tiny_bert, teacher_dir, tmp_path, uninterrupted):
+    argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path, "--save_total_limit", "3")
+    run_patient_kd.main(argv)
+    final, newest, older = checkpoint.list_checkpoints(str(tmp_path))
+    shutil.rmtree(final)  # as if killed before the last save
+    with open(os.path.join(newest, "model.npz"), "r+b") as f:
+        f.seek(200)
+        f.write(b"garbage")
+    assert checkpoint.verify_checkpoint(newest) == "model.npz does not match its checksum"
+    assert_same_run(run_patient_kd.main(argv), str(tmp_path), uninterrupted)
+    log = open(tmp_path / "train.log").read()
+    assert f"not resuming from {newest}: model.npz does not match its checksum" in log
+    assert f"resumed from {older}" in log
+
+
+def test_half_written_checkpoint_is_not_trusted(tmp_path):
+    half = tmp_path / "checkpoint-5"
+    half.mkdir()
+    (half / "model.npz").write_bytes(b"partial")
+    assert "no manifest" in checkpoint.verify_checkpoint(str(half))
+
+
+def test_resume_refuses_a_different_configuration(sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
+    argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path, "--max_steps", "20")
+    run_patient_kd.main(argv)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(argv[:-2] + ["--max_steps", "20", "--alpha", "0.9"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "different run" in err and "--alpha 0.5 vs 0.9" in err
+
+
+def test_resume_flag_without_checkpoint(sst2_dir, tiny_bert, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(common_args(sst2_dir, tiny_bert, str(tmp_path), "--num_layers_of_student_model", "2",
+                                        "--resume"))
+    assert e.value.code == 2 and "--resume: no intact checkpoint" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_with_the_step_and_parts(sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
+    import paddle
+
+    poisoned = tmp_path / "poisoned_teacher"
+    shutil.copytree(teacher_dir, poisoned)
+    state = paddle.load(str(poisoned / "model_state.pdparams"))
+    state["classifier.bias"] = paddle.full_like(state["classifier.bias"], float("nan"))
+    paddle.save(state, str(poisoned / "model_state.pdparams"))  # the teacher's logits are NaN
+    argv = pkd_args(sst2_dir, tiny_bert, str(poisoned), tmp_path / "out")
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 1
+    assert err.startswith("error: non-finite loss at step 1") and "ce " in err and len(err.splitlines()) == 1
+    assert checkpoint.list_checkpoints(str(tmp_path / "out")) == []
+
+
+def test_disk_full_during_a_save_keeps_the_previous_checkpoint(sst2_dir, tiny_bert, teacher_dir, tmp_path,
+                                                               capsys, monkeypatch):
+    real_savez, calls = np.savez, []
+
+    def savez_then_disk_full(path, **arrays):
+        calls.append(path)
+        if len(calls) > 2:  # checkpoint-20 is written (model + optimizer), then the disk is full
+            raise OSError(28, "No space left on device")
+        real_savez(path, **arrays)
+
+    monkeypatch.setattr(checkpoint.np, "savez", savez_then_disk_full)
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path, "--eval_steps", "20"))
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 1 and "No space left on device" in err and "checkpoint-40" in err
+    assert checkpoint.list_checkpoints(str(tmp_path)) == [str(tmp_path / "checkpoint-20")]
+    assert checkpoint.verify_checkpoint(str(tmp_path / "checkpoint-20")) is None
+    assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+    assert os.path.isfile(tmp_path / "best_model" / "model_state.pdparams")
+
+
+def test_unwritable_output_dir(sst2_dir, tiny_bert, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(common_args(sst2_dir, tiny_bert, str(tmp_path / "a_file" / "out")))
+    assert e.value.code == 2 and "--output_dir" in capsys.readouterr().err
+
+
+def test_teacher_of_another_architecture_is_reported(sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
+    from demo_assets import write_tiny_bert
+
+    other = write_tiny_bert(str(tmp_path / "wide"), num_layers=4, hidden_size=48, heads=2)
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(common_args(sst2_dir, other, str(tmp_path / "out"), "--alpha", "0.5",
+                                        "--teacher_finetuned_model_path", teacher_dir,
+                                        "--num_layers_of_student_model", "2"))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "hidden_size=48" in err and "--teacher_finetuned_model_path" in err
+
+
+def test_checkpoint_holds_no_pickle(uninterrupted):
+    _, out = uninterrupted
+    path = os.path.join(out, f"checkpoint-{STEPS}")
+    assert sorted(os.listdir(path)) == ["manifest.json", "model.npz", "optimizer.json", "optimizer.npz",
+                                        "trainer_state.json"]
+    for name in ("model.npz", "optimizer.npz"):
+        with np.load(os.path.join(path, name), allow_pickle=False) as z:
+            assert len(z.files) > 0
+    assert json.load(open(os.path.join(path, "trainer_state.json")))["step"] == STEPS
+    assert len(checkpoint.list_checkpoints(str(out))) == 2  # --save_total_limit default
