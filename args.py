@@ -1,5 +1,6 @@
 """Command line of run_patient_kd.py: the reference README's flags, checked right after parsing."""
 import argparse
+import os
 import sys
 
 TASK_NAMES = ("sst-2", "qqp", "chnsenticorp", "cola", "mrpc", "rte", "qnli", "mnli")
@@ -22,6 +23,11 @@ def default_device():
     if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
         return "gpu"
     return "cpu"
+
+
+def default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+    return os.path.join(base, "paddle-pkd", "teacher_cache")
 
 
 def build_parser():
@@ -59,6 +65,10 @@ def build_parser():
     p.add_argument("--logging_steps", type=int, default=10)
     p.add_argument("--save_steps", type=int, default=100)
     p.add_argument("--eval_steps", type=int, default=None, help="default: --save_steps")
+    p.add_argument("--no_teacher_cache", action="store_true",
+                   help="run the teacher at every step instead of caching its outputs once")
+    p.add_argument("--teacher_cache_dir", default=None,
+                   help="where teacher outputs are cached (default: $XDG_CACHE_HOME/paddle-pkd/teacher_cache)")
     p.add_argument("--save_total_limit", type=int, default=2, help="checkpoints kept (best_model is kept apart)")
     p.add_argument("--resume", action="store_true",
                    help="require resuming from OUTPUT_DIR's newest checkpoint (a run of the same flags resumes anyway)")
@@ -110,6 +120,8 @@ def parse_args(argv=None):
         args.eval_steps = args.save_steps
     if args.device is None:
         args.device = default_device()
+    if args.teacher_cache_dir is None:
+        args.teacher_cache_dir = default_cache_dir()
     args.mode = mode_of(args.alpha, args.beta)
     try:
         check_args(args)

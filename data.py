@@ -114,6 +114,14 @@ def load_splits(task, splits, data_dir=None):
     return _by_split(splits, load_dataset(task.dataset, name=task.config, data_files=files, splits=list(splits)))
 
 
+def load_file(task, split, path):
+    """One local file in the layout of the task's `split` (e.g. a GLUE test.tsv), checked and parsed."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    check_split_file(task, split, path)
+    return load_dataset(task.dataset, name=task.config, data_files=[path], splits=[split])
+
+
 def _by_split(splits, loaded):
     """load_dataset returns the dataset itself for one split, a tuple for several."""
     return dict(zip(splits, loaded)) if len(splits) > 1 else {splits[0]: loaded}

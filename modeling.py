@@ -27,11 +27,11 @@ def check_model_dir(path, flag):
         raise InputError(f"{flag} {path}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")
 
 
-def _from_pretrained(cls, path, flag, **kwargs):
-    if _looks_local(path):
+def _from_pretrained(cls, path, flag, needs_weights=True):
+    if needs_weights and _looks_local(path):
         check_model_dir(path, flag)
     try:
-        return cls.from_pretrained(path, **kwargs)
+        return cls.from_pretrained(path)
     except InputError:
         raise
     except Exception as e:  # hub unreachable, unknown name, unreadable weights
@@ -45,12 +45,16 @@ def load_config(path, flag):
 def load_tokenizer(path, flag):
     if _looks_local(path) and not os.path.isfile(os.path.join(path, "vocab.txt")):
         raise InputError(f"{flag} {path}: no vocab.txt in the folder")
-    return _from_pretrained(BertTokenizer, path, flag)
+    return _from_pretrained(BertTokenizer, path, flag, needs_weights=False)
+
+
+def load_classifier(path, flag):
+    return _from_pretrained(BertForSequenceClassification, path, flag)
 
 
 def load_teacher(path, num_classes):
     """The fine-tuned teacher, frozen: eval mode (no dropout) and no gradients."""
-    teacher = _from_pretrained(BertForSequenceClassification, path, "--teacher_finetuned_model_path")
+    teacher = load_classifier(path, "--teacher_finetuned_model_path")
     if teacher.num_labels != num_classes:
         raise InputError(f"--teacher_finetuned_model_path {path}: teacher has {teacher.num_labels} classes, "
                          f"the task has {num_classes}")

@@ -23,6 +23,7 @@ from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 
 import data  # noqa: E402
 import modeling  # noqa: E402
+import teacher_cache  # noqa: E402
 from args import InputError, parse_args  # noqa: E402
 import checkpoint  # noqa: E402
 from kd_loss import layer_pairs, pkd_loss, stack_cls  # noqa: E402
@@ -190,6 +191,17 @@ def resume_from(args, student, optimizer):
     return None
 
 
+def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer):
+    """(batch -> teacher logits and [CLS] states, cache key): from the on-disk cache, or the live teacher."""
+    if teacher is None:
+        return None, None
+    if args.no_teacher_cache:
+        return (lambda batch: modeling.teacher_forward(teacher, batch, layers)), None
+    loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
+    return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
+                                       encoded_train, loader, layers, logger.info)
+
+
 def new_results(args, task, student, pairs, total_steps):
     return {"task": task.name, "mode": args.mode, "strategy": args.strategy if args.mode == "pkd" else None,
             "alpha": args.alpha, "T": args.T, "beta": args.beta, "layer_pairs": pairs,
@@ -223,14 +235,13 @@ def do_train(args):
     logger.info("train %d examples, %s; %d steps (%d per epoch)", len(encoded["train"]),
                 ", ".join(f"{s} {len(encoded[s])}" for s in task.dev_splits), total_steps, steps_per_epoch)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
-    teacher_outputs = None
-    if teacher is not None:
-        def teacher_outputs(batch):
-            return modeling.teacher_forward(teacher, batch, teacher_layers)
+    teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, encoded["train"], tokenizer)
+    del teacher  # with the cache, training runs without the teacher in memory
 
     state = resume_from(args, student, optimizer) or {
         "config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
         "results": new_results(args, task, student, pairs, total_steps)}
+    state["results"]["teacher_cache"] = cache_key
     train_loop(args, task, student, tokenizer, teacher_outputs, len(pairs), loader, dev_loaders,
                optimizer, scheduler, state)
     return state["results"]
@@ -323,7 +334,7 @@ def main(argv=None):
     except InputError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
-    except (TrainingError, checkpoint.CheckpointError) as e:
+    except (TrainingError, checkpoint.CheckpointError, OSError) as e:
         logger.error("error: %s", e)
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)

@@ -1,11 +1,14 @@
 """Shared fixtures: a tiny BERT, a tiny synthetic task and a fine-tuned tiny teacher, made here."""
 import os
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+# Teacher caches of the tests go to a throwaway folder, never the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pkd-test-cache-")
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,79 @@
+"""Predict with an exported model (scripts/export_model.py) through paddle.inference.
+
+    python scripts/predict.py --model_dir exported/SST-2 --task_name SST-2 --input test.tsv --output SST-2.tsv
+    echo "a gripping, funny film" | python scripts/predict.py --model_dir exported/SST-2 --task_name SST-2
+
+--input takes a file in the official layout of --split (default test; MNLI: test_matched); the
+output is the GLUE submission format, `index<TAB>prediction` with the task's label strings.
+Without --input, sentences are read from stdin, one per line (pairs: the two texts tab-separated).
+When the input has labels (e.g. --split dev), the task's metrics are printed too.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+import data  # noqa: E402
+import inference  # noqa: E402
+import modeling  # noqa: E402
+from args import TASK_NAMES, InputError  # noqa: E402
+from metrics import task_metrics  # noqa: E402
+
+
+def stdin_examples(task, lines):
+    examples = []
+    for lineno, line in enumerate(lines, 1):
+        texts = line.rstrip("\n").split("\t")
+        if len(texts) != len(task.text_keys) or not all(t.strip() for t in texts):
+            raise InputError(f"stdin line {lineno}: expected {len(task.text_keys)} non-empty tab-separated text(s)")
+        examples.append(dict(zip(task.text_keys, texts)))
+    if not examples:
+        raise InputError("stdin: no sentences")
+    return examples
+
+
+def write_predictions(path, task, predictions):
+    out = open(path, "w", encoding="utf-8") if path else sys.stdout
+    out.write("index\tprediction\n")
+    for i, p in enumerate(predictions):
+        out.write(f"{i}\t{task.labels[p]}\n")
+    if path:
+        out.close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", required=True, help="folder written by scripts/export_model.py")
+    parser.add_argument("--task_name", required=True, type=str.lower, choices=TASK_NAMES, metavar="TASK")
+    parser.add_argument("--input", help="TSV in the official layout of --split; default: sentences from stdin")
+    parser.add_argument("--split", default=None, help="layout of --input: test (default), dev, train, ...")
+    parser.add_argument("--output", help="predictions file (default: stdout)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    args = parser.parse_args(argv)
+    task = data.get_task(args.task_name)
+    split = args.split or ("test_matched" if task.name == "mnli" else "test")
+    try:
+        for name in (inference.MODEL_FILE, inference.PARAMS_FILE):
+            if not os.path.isfile(os.path.join(args.model_dir, name)):
+                raise InputError(f"--model_dir {args.model_dir}: no {name} (export it with scripts/export_model.py)")
+        tokenizer = modeling.load_tokenizer(args.model_dir, "--model_dir")
+        raw = data.load_file(task, split, args.input) if args.input else stdin_examples(task, sys.stdin)
+    except InputError as e:
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(2)
+    encoded = [data.encode(task, tokenizer, args.max_seq_length)(raw[i], i) for i in range(len(raw))]
+    predictor = inference.create_predictor(args.model_dir, args.device)
+    logits = inference.predict_logits(predictor, encoded, data.collator(tokenizer), args.batch_size)
+    write_predictions(args.output, task, logits.argmax(-1))
+    if all("labels" in e for e in encoded):
+        labels = [e["labels"] for e in encoded]
+        sys.stderr.write(f"{split}: {task_metrics(task.metric, logits, labels)}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The teacher's outputs, computed once over the training set and kept on disk.
+
+A frozen teacher in eval mode gives the same outputs for an example at every epoch, so KD and
+PKD need not run it at every step (the authors' code caches it too). The cache holds the
+logits (float32) and the [CLS] vectors of only the matched layers (float16), as plain .npy
+arrays read with memory mapping and without pickle. Its folder name is a hash of the teacher's
+files, the tokenised training set (so the data, the tokenizer and max_seq_length) and the
+layers: a change to any of them gives a new cache, and runs that share them share it.
+"""
+import hashlib
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import paddle
+
+import modeling
+
+
+def _file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(teacher_dir, encoded, layers):
+    """sha256 over the teacher's config and weights, every example's token ids, and the layers."""
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(teacher_dir)):
+        if name.endswith((".pdparams", ".safetensors")) or name in ("config.json", "model_config.json"):
+            h.update(name.encode() + _file_digest(os.path.join(teacher_dir, name)).encode())
+    h.update(json.dumps({"layers": list(layers), "n": len(encoded)}).encode())
+    for example in encoded:
+        h.update(np.asarray(example["input_ids"], dtype=np.int32).tobytes() + b"|")
+        h.update(np.asarray(example["token_type_ids"], dtype=np.int8).tobytes() + b"/")
+    return h.hexdigest()
+
+
+class TeacherCache:
+    """Callable like the live teacher: batch -> (logits [b, classes], [CLS] states [b, pairs, hidden] or None)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.logits = np.load(os.path.join(folder, "logits.npy"), mmap_mode="r")
+        cls_path = os.path.join(folder, "cls.npy")
+        self.cls = np.load(cls_path, mmap_mode="r") if os.path.isfile(cls_path) else None
+
+    def __call__(self, batch):
+        idx = batch["idx"].numpy().reshape(-1)
+        logits = paddle.to_tensor(np.asarray(self.logits[idx]))
+        cls = None if self.cls is None else paddle.to_tensor(np.asarray(self.cls[idx], dtype=np.float32))
+        return logits, cls
+
+
+def build(folder, teacher, loader, num_examples, layers, log):
+    """Run the teacher over the training set once (length-sorted batches) and write the arrays atomically."""
+    tmp = folder + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    logits = cls = None
+    tic = time.time()
+    for i, batch in enumerate(loader):
+        batch_logits, batch_cls = modeling.teacher_forward(teacher, batch, layers)
+        idx = batch["idx"].numpy().reshape(-1)
+        if logits is None:
+            logits = np.lib.format.open_memmap(os.path.join(tmp, "logits.npy"), "w+", np.float32,
+                                               (num_examples, batch_logits.shape[1]))
+            if batch_cls is not None:
+                cls = np.lib.format.open_memmap(os.path.join(tmp, "cls.npy"), "w+", np.float16,
+                                                (num_examples,) + tuple(batch_cls.shape[1:]))
+        logits[idx] = batch_logits.numpy()
+        if cls is not None:
+            cls[idx] = batch_cls.numpy().astype(np.float16)
+        if (i + 1) % 200 == 0:
+            log(f"teacher cache: {i + 1}/{len(loader)} batches, {time.time() - tic:.0f} s")
+    logits.flush()
+    if cls is not None:
+        cls.flush()
+    del logits, cls
+    with open(os.path.join(tmp, "meta.json"), "w") as f:
+        json.dump({"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}, f)
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+    os.rename(tmp, folder)
+
+
+def load_or_build(cache_dir, teacher_dir, teacher, encoded, loader, layers, log):
+    """The cache for this teacher, data and layers: reused when present, else built first."""
+    key = cache_key(teacher_dir, encoded, layers)
+    folder = os.path.join(cache_dir, key[:24])
+    if os.path.isfile(os.path.join(folder, "meta.json")):
+        log(f"teacher cache: reusing {folder}")
+    else:
+        log(f"teacher cache: computing the teacher's outputs over {len(encoded)} examples into {folder}")
+        os.makedirs(cache_dir, exist_ok=True)
+        build(folder, teacher, loader, len(encoded), layers, log)
+    return TeacherCache(folder), key
