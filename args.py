@@ -52,7 +52,9 @@ def build_parser():
 
     p.add_argument("--num_train_epochs", type=int, default=3)
     p.add_argument("--max_steps", type=int, default=-1, help="stop after this many steps (overrides epochs)")
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--batch_size", type=int, default=32, help="per process; the global batch is this x processes")
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1,
+                   help="micro-batches of --batch_size per optimizer step")
     p.add_argument("--max_seq_length", type=int, default=128)
     p.add_argument("--learning_rate", type=float, default=5e-5)
     p.add_argument("--warmup_proportion", type=float, default=0.1)
@@ -72,6 +74,7 @@ def build_parser():
     p.add_argument("--save_total_limit", type=int, default=2, help="checkpoints kept (best_model is kept apart)")
     p.add_argument("--resume", action="store_true",
                    help="require resuming from OUTPUT_DIR's newest checkpoint (a run of the same flags resumes anyway)")
+    p.add_argument("--logdir", default=None, help="write VisualDL scalars (losses, lr, dev metrics) here")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", choices=("gpu", "cpu"), default=None, help="default: gpu when one is visible")
     return p
@@ -93,7 +96,7 @@ def check_args(args):
     if args.beta < 0:
         raise InputError(f"--beta must be >= 0, got {args.beta}")
     positive = ("num_layers_of_student_model", "batch_size", "max_seq_length", "logging_steps",
-                "save_steps", "eval_steps", "save_total_limit")
+                "save_steps", "eval_steps", "save_total_limit", "gradient_accumulation_steps")
     for name in positive:
         if getattr(args, name) <= 0:
             raise InputError(f"--{name} must be > 0, got {getattr(args, name)}")

@@ -164,3 +164,29 @@ def load_checkpoint(path, model, optimizer):
 def prune_checkpoints(output_dir, keep):
     for path in list_checkpoints(output_dir)[keep:]:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def resume_state(output_dir, config, model, optimizer, required, log):
+    """Load the newest intact checkpoint of this same run into model and optimizer; its trainer state, or None.
+
+    Damaged checkpoints are reported and skipped; one made with other run-defining flags is an
+    error (mixing two runs silently would be worse than stopping).
+    """
+    from args import InputError
+
+    for path in list_checkpoints(output_dir):
+        problem = verify_checkpoint(path)
+        if problem:
+            log.warning("not resuming from %s: %s", path, problem)
+            continue
+        saved = json.load(open(os.path.join(path, "trainer_state.json"), encoding="utf-8"))["config"]
+        diff = [f"--{k} {saved.get(k)} vs {v}" for k, v in config.items() if saved.get(k) != v]
+        if diff:
+            raise InputError(f"--output_dir {output_dir} holds a checkpoint of a different run "
+                             f"({'; '.join(diff)}): use another --output_dir or remove its checkpoint-* folders")
+        state = load_checkpoint(path, model, optimizer)
+        log.info("resumed from %s (step %d)", path, state["step"])
+        return state
+    if required:
+        raise InputError(f"--resume: no intact checkpoint in {output_dir}")
+    return None

@@ -8,18 +8,20 @@ import os
 # Before paddle is imported: it pins OpenMP to 1 thread when this is unset (1.5x slower on CPU).
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
-import json  # noqa: E402
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 from paddlenlp.transformers import LinearDecayWithWarmup  # noqa: E402
 from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 import data  # noqa: E402
 import modeling  # noqa: E402
@@ -34,11 +36,15 @@ paddlenlp_logger.set_level("WARNING")  # its per-file INFO lines would drown the
 
 
 def setup_logging(output_dir):
+    """Console and OUTPUT_DIR/train.log; without output_dir (ranks > 0), warnings on the console only."""
     logger.handlers.clear()
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.INFO if output_dir else logging.WARNING)
     logger.propagate = False
     fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(os.path.join(output_dir, "train.log"))):
+    handlers = [logging.StreamHandler(sys.stdout)]
+    if output_dir:
+        handlers.append(logging.FileHandler(os.path.join(output_dir, "train.log")))
+    for handler in handlers:
         handler.setFormatter(fmt)
         logger.addHandler(handler)
 
@@ -153,51 +159,17 @@ def format_parts(loss, parts):
     return f"loss {loss:.4f} ({shown})"
 
 
-# Flags that define what a run computes: a checkpoint made with other values is not resumed.
-RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_model_path", "data_dir",
-                      "num_layers_of_student_model", "student_init", "alpha", "T", "beta", "strategy",
-                      "num_train_epochs", "max_steps", "batch_size", "max_seq_length", "learning_rate",
-                      "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm", "group_by_length", "seed")
-
-
-def run_config(args):
-    return {k: getattr(args, k) for k in RUN_DEFINING_FLAGS}
-
-
-def reseed(seed, step):
-    """Dropout RNG derived from (seed, step) at every checkpoint: a resumed run draws the same masks."""
-    paddle.seed((seed * 1_000_003 + step) % (2 ** 31))
-
-
-def resume_from(args, student, optimizer):
-    """Trainer state of the newest intact checkpoint of this same run, or None to start afresh."""
-    for path in checkpoint.list_checkpoints(args.output_dir):
-        problem = checkpoint.verify_checkpoint(path)
-        if problem:
-            logger.warning("not resuming from %s: %s", path, problem)
-            continue
-        state = json.load(open(os.path.join(path, "trainer_state.json"), encoding="utf-8"))
-        diff = [f"--{k} {state['config'].get(k)} vs {v}" for k, v in run_config(args).items()
-                if state["config"].get(k) != v]
-        if diff:
-            raise InputError(f"--output_dir {args.output_dir} holds a checkpoint of a different run "
-                             f"({'; '.join(diff)}): use another --output_dir or remove its checkpoint-* folders")
-        state = checkpoint.load_checkpoint(path, student, optimizer)
-        reseed(args.seed, state["step"])
-        logger.info("resumed from %s (step %d)", path, state["step"])
-        return state
-    if args.resume:
-        raise InputError(f"--resume: no intact checkpoint in {args.output_dir}")
-    return None
-
-
-def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer):
+def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world):
     """(batch -> teacher logits and [CLS] states, cache key): from the on-disk cache, or the live teacher."""
     if teacher is None:
         return None, None
     if args.no_teacher_cache:
         return (lambda batch: modeling.teacher_forward(teacher, batch, layers)), None
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
+    if world.rank == 0:
+        teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
+                                    encoded_train, loader, layers, logger.info)
+    world.barrier()  # the other ranks read what rank 0 wrote
     return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
                                        encoded_train, loader, layers, logger.info)
 
@@ -211,13 +183,36 @@ def new_results(args, task, student, pairs, total_steps):
             "finished": False}
 
 
+class World:
+    """This process's place among data-parallel workers (one process: rank 0 of 1, collectives are no-ops)."""
+
+    def __init__(self):
+        self.size = paddle.distributed.get_world_size()
+        self.rank = paddle.distributed.get_rank()
+        if self.size > 1:
+            paddle.distributed.init_parallel_env()
+
+    def barrier(self):
+        if self.size > 1:
+            paddle.distributed.barrier()
+
+    def mean(self, values):
+        """Mean over workers of a list of floats: the global batch's loss for logging."""
+        if self.size == 1:
+            return values
+        t = paddle.to_tensor(np.asarray(values, dtype="float64"))
+        paddle.distributed.all_reduce(t)
+        return (t / self.size).numpy().tolist()
+
+
 def do_train(args):
+    world = World()
     task = data.get_task(args.task_name)
     prepare_output_dir(args.output_dir)
-    setup_logging(args.output_dir)
-    paddle.set_device(args.device)
+    setup_logging(args.output_dir if world.rank == 0 else None)
+    paddle.set_device(args.device if world.size == 1 or args.device == "cpu" else f"gpu:{paddle.distributed.ParallelEnv().dev_id}")
     set_seed(args.seed)
-    logger.info("mode %s | task %s | args %s", args.mode, task.name, vars(args))
+    logger.info("mode %s | task %s | %d process(es) | args %s", args.mode, task.name, world.size, vars(args))
 
     raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
     tokenizer, teacher, student, teacher_layers = build_models(args, task)
@@ -230,94 +225,159 @@ def do_train(args):
     encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
     loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length)
     dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in task.dev_splits}
-    steps_per_epoch = len(loader)
+    steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
-    logger.info("train %d examples, %s; %d steps (%d per epoch)", len(encoded["train"]),
-                ", ".join(f"{s} {len(encoded[s])}" for s in task.dev_splits), total_steps, steps_per_epoch)
+    logger.info("train %d examples, %s; %d steps (%d per epoch) of %d x %d x %d examples", len(encoded["train"]),
+                ", ".join(f"{s} {len(encoded[s])}" for s in task.dev_splits), total_steps, steps_per_epoch,
+                args.batch_size, world.size, args.gradient_accumulation_steps)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
-    teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, encoded["train"], tokenizer)
+    teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, encoded["train"], tokenizer,
+                                                      world)
     del teacher  # with the cache, training runs without the teacher in memory
 
-    state = resume_from(args, student, optimizer) or {
-        "config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
-        "results": new_results(args, task, student, pairs, total_steps)}
+    state = checkpoint.resume_state(args.output_dir, run_config(args), student, optimizer, args.resume, logger)
+    if state is not None:
+        reseed(args.seed, state["step"])
+    else:
+        state = {"config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
+                 "results": new_results(args, task, student, pairs, total_steps)}
     state["results"]["teacher_cache"] = cache_key
-    train_loop(args, task, student, tokenizer, teacher_outputs, len(pairs), loader, dev_loaders,
-               optimizer, scheduler, state)
+    ctx = SimpleNamespace(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
+                          model=paddle.DataParallel(student) if world.size > 1 else student,
+                          teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader,
+                          dev_loaders=dev_loaders, optimizer=optimizer, scheduler=scheduler,
+                          num_epochs=math.ceil(total_steps / steps_per_epoch),
+                          visualdl=visualdl_writer(args.logdir) if args.logdir and world.rank == 0 else None)
+    train_loop(ctx, state)
     return state["results"]
 
 
-def train_loop(args, task, student, tokenizer, teacher_outputs, num_pairs, loader, dev_loaders,
-               optimizer, scheduler, state):
-    results, total_steps = state["results"], state["results"]["total_steps"]
-    metric_name = results["best_metric_name"]
-    results_path = os.path.join(args.output_dir, "results.json")
-    steps_per_epoch = len(loader)
-    window = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "pt": 0.0, "n": 0}
-    tic = time.time()
-    student.train()
-    for epoch in range(state["epoch"], math.ceil(total_steps / steps_per_epoch)):
+# Flags that define what a run computes: a checkpoint made with other values is not resumed.
+RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_model_path", "data_dir",
+                      "num_layers_of_student_model", "student_init", "alpha", "T", "beta", "strategy",
+                      "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "max_seq_length",
+                      "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
+                      "group_by_length", "seed")
+
+
+def run_config(args):
+    return {k: getattr(args, k) for k in RUN_DEFINING_FLAGS}
+
+
+def reseed(seed, step):
+    """Dropout RNG derived from (seed, step) at every checkpoint: a resumed run draws the same masks."""
+    paddle.seed((seed * 1_000_003 + step) % (2 ** 31))
+
+
+def visualdl_writer(logdir):
+    from visualdl import LogWriter
+
+    return LogWriter(logdir=logdir)
+
+
+def forward_backward(ctx, batch, state):
+    """Loss of one (micro-)batch, backpropagated; refuses a non-finite loss before it touches the weights."""
+    loss, parts = compute_loss(ctx.model, ctx.teacher_outputs, batch, ctx.num_pairs, ctx.args)
+    # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
+    values = {"loss": loss.item(), **{k: v.item() if v is not None else None for k, v in parts.items()}}
+    if not all(math.isfinite(v) for v in values.values() if v is not None):
+        latest = (checkpoint.list_checkpoints(ctx.args.output_dir) or ["none"])[0]
+        raise TrainingError(f"non-finite loss at step {state['step'] + 1}: "
+                            f"{format_parts(values['loss'], values)}; the last good checkpoint is kept: {latest}")
+    (loss / ctx.args.gradient_accumulation_steps).backward()
+    return values
+
+
+def train_loop(ctx, state):
+    args, results = ctx.args, state["results"]
+    accum, micro_per_epoch = args.gradient_accumulation_steps, len(ctx.loader)
+    window = []
+    progress = tqdm(total=results["total_steps"], initial=state["step"], unit="step", leave=False,
+                    disable=ctx.world.rank != 0 or not sys.stderr.isatty())
+    ctx.tic = time.time()
+    ctx.model.train()
+    for epoch in range(state["epoch"], ctx.num_epochs):
         skip = state["batches_done"] if epoch == state["epoch"] else 0
-        loader.batch_sampler.set_epoch(epoch, skip)
-        for batch_index, batch in enumerate(loader, start=skip):
-            if state["step"] >= total_steps:
+        ctx.loader.batch_sampler.set_epoch(epoch, skip)
+        for batch_index, batch in enumerate(ctx.loader, start=skip):
+            if state["step"] >= results["total_steps"]:
                 break
-            loss, parts = compute_loss(student, teacher_outputs, batch, num_pairs, args)
-            # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
-            values = {k: v.item() if v is not None else None for k, v in parts.items()}
-            if not math.isfinite(loss.item()):
-                raise TrainingError(f"non-finite loss at step {state['step'] + 1}: {loss.item()} "
-                                    f"({format_parts(loss.item(), values)}); the last good checkpoint is kept: "
-                                    f"{(checkpoint.list_checkpoints(args.output_dir) or ['none'])[0]}")
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.clear_grad()
-            step = state["step"] = state["step"] + 1
-            done_epoch = batch_index + 1 == steps_per_epoch
-            state["epoch"], state["batches_done"] = (epoch + 1, 0) if done_epoch else (epoch, batch_index + 1)
-
-            window["loss"] += loss.item()
-            for k, v in values.items():
-                window[k] += v or 0.0
-            window["n"] += 1
-            if step % args.logging_steps == 0 or step == total_steps:
-                n = window["n"]
-                shown = {k: window[k] / n if values[k] is not None else None for k in values}
-                results["train_log"].append({"step": step, "lr": scheduler.get_lr(), "loss": window["loss"] / n,
-                                             **shown})
-                logger.info("step %d/%d | epoch %d | lr %.3e | %s | %.2f steps/s", step, total_steps, epoch,
-                            scheduler.get_lr(), format_parts(window["loss"] / n, shown), n / (time.time() - tic))
-                results["train_seconds"] += time.time() - tic
-                window = dict.fromkeys(window, 0.0)
-                window["n"] = 0
-                tic = time.time()
-
-            if step % args.eval_steps == 0 or step == total_steps:
-                results["train_seconds"] += time.time() - tic
-                evaluate_and_keep_best(args, task, student, tokenizer, dev_loaders, results, step, epoch)
-                checkpoint.write_json(results, results_path)
-                tic = time.time()
-            if step % args.save_steps == 0 or step == total_steps:
-                checkpoint.save_checkpoint(args.output_dir, step, student, optimizer, state)
-                checkpoint.prune_checkpoints(args.output_dir, args.save_total_limit)
-                reseed(args.seed, step)
-
+            end_of_epoch = batch_index + 1 == micro_per_epoch
+            apply = (batch_index + 1) % accum == 0 or end_of_epoch
+            # Gradients are all-reduced only on the micro-batch that completes a step.
+            with ctx.model.no_sync() if ctx.world.size > 1 and not apply else contextlib.nullcontext():
+                window.append(forward_backward(ctx, batch, state))
+            if not apply:
+                continue
+            ctx.optimizer.step()
+            ctx.scheduler.step()
+            ctx.optimizer.clear_grad()
+            state["step"] += 1
+            state["epoch"], state["batches_done"] = (epoch + 1, 0) if end_of_epoch else (epoch, batch_index + 1)
+            progress.update(1)
+            if after_step(ctx, state, window, epoch):
+                window = []
+    progress.close()
     results["finished"] = True
     results["train_seconds"] = round(results["train_seconds"], 2)
-    checkpoint.write_json(results, os.path.join(args.output_dir, "results.json"))
-    logger.info("done: best %s %.4f at step %d; best_model in %s", metric_name, results["best_metric"],
-                results["best_step"], os.path.join(args.output_dir, "best_model"))
+    if ctx.world.rank == 0:
+        checkpoint.write_json(results, os.path.join(args.output_dir, "results.json"))
+    logger.info("done: best %s %.4f at step %d; best_model in %s", results["best_metric_name"],
+                results["best_metric"], results["best_step"], os.path.join(args.output_dir, "best_model"))
 
 
-def evaluate_and_keep_best(args, task, student, tokenizer, dev_loaders, results, step, epoch):
+def after_step(ctx, state, window, epoch):
+    """Log, evaluate and checkpoint as their intervals fall due; True when the logging window was consumed."""
+    args, results, step = ctx.args, state["results"], state["step"]
+    last = step == results["total_steps"]
+    logged = False
+    if step % args.logging_steps == 0 or last:
+        log_window(ctx, results, window, epoch, step)
+        logged = True
+    if step % args.eval_steps == 0 or last:
+        results["train_seconds"] += time.time() - ctx.tic
+        if ctx.world.rank == 0:
+            evaluate_and_keep_best(ctx, results, step, epoch)
+            checkpoint.write_json(results, os.path.join(args.output_dir, "results.json"))
+        ctx.tic = time.time()
+    if step % args.save_steps == 0 or last:
+        if ctx.world.rank == 0:
+            checkpoint.save_checkpoint(args.output_dir, step, ctx.student, ctx.optimizer, state)
+            checkpoint.prune_checkpoints(args.output_dir, args.save_total_limit)
+        reseed(args.seed, step)
+    return logged
+
+
+def log_window(ctx, results, window, epoch, step):
+    keys = ("loss", "ce", "kd", "pt")
+    present = [k for k in keys if window[0][k] is not None]
+    means = dict(zip(present, ctx.world.mean([float(np.mean([w[k] for w in window])) for k in present])))
+    shown = {k: means.get(k) for k in keys[1:]}
+    lr = ctx.scheduler.get_lr()
+    elapsed = time.time() - ctx.tic
+    results["train_seconds"] += elapsed
+    ctx.tic = time.time()
+    steps = max(1, len(window) // ctx.args.gradient_accumulation_steps)
+    results["train_log"].append({"step": step, "lr": lr, "loss": means["loss"], **shown})
+    logger.info("step %d/%d | epoch %d | lr %.3e | %s | %.2f steps/s", step, results["total_steps"], epoch, lr,
+                format_parts(means["loss"], shown), steps / max(elapsed, 1e-9))
+    if ctx.visualdl is not None:
+        ctx.visualdl.add_scalar("train/lr", lr, step)
+        for k, v in means.items():
+            ctx.visualdl.add_scalar(f"train/{k}", v, step)
+
+
+def evaluate_and_keep_best(ctx, results, step, epoch):
     metric_name = results["best_metric_name"]
-    metrics = evaluate(student, dev_loaders, task)
+    metrics = evaluate(ctx.student, ctx.dev_loaders, ctx.task)
     results["history"].append({"step": step, "epoch": epoch, **metrics})
     improved = results["best_metric"] is None or metrics[metric_name] > results["best_metric"]
     if improved:
         results.update(best_metric=metrics[metric_name], best_step=step, metrics=metrics)
-        checkpoint.save_model_dir(student, tokenizer, os.path.join(args.output_dir, "best_model"))
+        checkpoint.save_model_dir(ctx.student, ctx.tokenizer, os.path.join(ctx.args.output_dir, "best_model"))
+    if ctx.visualdl is not None:
+        for k, v in metrics.items():
+            ctx.visualdl.add_scalar(f"dev/{k}", v, step)
     logger.info("eval step %d | %s | best %s %.4f at step %d%s", step,
                 " ".join(f"{k} {v:.4f}" for k, v in metrics.items()), metric_name,
                 results["best_metric"], results["best_step"], " (saved best_model)" if improved else "")

@@ -1,0 +1,227 @@
+"""Speed of the students and of training, as ratios measured in one process.
+
+    python benchmarks/bench_speed.py            # BERT-base shape (hidden 768), ~5-10 minutes on 2 cores
+    python benchmarks/bench_speed.py --small    # hidden 384, under a minute
+
+Variants are interleaved (A B C A B C ...) so that drift of a shared machine hits all alike,
+and medians are reported. Writes benchmarks/results/speed.json (or --out) and prints a table:
+(a) inference of 12-, 6- and 3-layer models, eager and exported (paddle.inference), throughput
+at seq 128 batch 32 and latency at batch 1 seq 32; (b) one training step of FT, KD and PKD,
+with the teacher run live and from the cache; (c) an epoch of real SST-2 batches (when
+../shared/data is present, else synthetic lengths), random vs length-grouped batches.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+from paddlenlp.transformers import BertConfig, BertForSequenceClassification  # noqa: E402
+
+import data  # noqa: E402
+import inference  # noqa: E402
+import run_patient_kd  # noqa: E402
+import teacher_cache  # noqa: E402
+from kd_loss import teacher_layers_for  # noqa: E402
+
+SST2_TRAIN = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "train.tsv")
+
+
+def interleaved(variants, reps):
+    """{name: median seconds} over `reps` rounds, one call of every variant per round (after one warm-up)."""
+    times = {name: [] for name in variants}
+    for name, fn in variants.items():
+        fn()
+    for _ in range(reps):
+        for name, fn in variants.items():
+            tic = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - tic)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bert(hidden, layers, vocab=30522, seed=0):
+    paddle.seed(seed)
+    config = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=hidden // 64, intermediate_size=4 * hidden, num_labels=2)
+    model = BertForSequenceClassification(config)
+    model.eval()
+    return model
+
+
+def random_ids(batch, seq, vocab=30522, seed=0):
+    rng = np.random.RandomState(seed)
+    ids = rng.randint(1000, vocab, size=(batch, seq)).astype("int64")
+    return ids, np.zeros_like(ids)
+
+
+def bench_inference(hidden, reps, workdir):
+    depths = (12, 6, 3)
+    models = {n: bert(hidden, n) for n in depths}
+    predictors = {}
+    for n, model in models.items():
+        inference.export(model, os.path.join(workdir, f"L{n}"))
+        predictors[n] = inference.create_predictor(os.path.join(workdir, f"L{n}"))
+    out = {}
+    for label, (batch, seq) in (("throughput_b32_s128", (32, 128)), ("latency_b1_s32", (1, 32))):
+        ids, types = random_ids(batch, seq)
+        t_ids, t_types = paddle.to_tensor(ids), paddle.to_tensor(types)
+
+        def eager(m):
+            def run():
+                with paddle.no_grad():
+                    m(t_ids, token_type_ids=t_types).numpy()
+            return run
+
+        variants = {}
+        for n in depths:
+            variants[f"eager_{n}L"] = eager(models[n])
+            variants[f"predictor_{n}L"] = (lambda p: lambda: inference.run_predictor(p, ids, types))(predictors[n])
+        out[label] = interleaved(variants, reps)
+    return out
+
+
+def bench_train_steps(hidden, reps, workdir, batch=32, seq=128):
+    """Seconds per optimizer step: FT, KD and PKD (12 -> 6 layers), teacher live or cached."""
+    teacher, student = bert(hidden, 12, seed=1), bert(hidden, 6, seed=2)
+    student.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=student.parameters())
+    ids, types = random_ids(batch, seq, seed=3)
+    encoded = [{"input_ids": list(i), "token_type_ids": list(t), "idx": k, "labels": k % 2}
+               for k, (i, t) in enumerate(zip(ids, types))]
+    layers = teacher_layers_for(6, 12, "skip")
+    tensors = {"input_ids": paddle.to_tensor(ids), "token_type_ids": paddle.to_tensor(types),
+               "attention_mask": paddle.ones_like(paddle.to_tensor(ids)), "labels": paddle.to_tensor(np.arange(batch) % 2),
+               "idx": paddle.to_tensor(np.arange(batch))}
+    cache_dir = os.path.join(workdir, "cache")
+    teacher_cache.build(cache_dir, teacher, [tensors], batch, layers, print)
+    cache = teacher_cache.TeacherCache(cache_dir)
+
+    def live(batch_tensors):
+        return run_patient_kd.modeling.teacher_forward(teacher, batch_tensors, layers)
+
+    def step(alpha, beta, outputs):
+        args = SimpleNamespace(alpha=alpha, beta=beta, T=10.0)
+
+        def run():
+            loss, _ = run_patient_kd.compute_loss(student, outputs, tensors, len(layers), args)
+            loss.backward()
+            optimizer.step()
+            optimizer.clear_grad()
+            loss.item()
+        return run
+
+    del encoded
+    return interleaved({"ft": step(0.0, 0.0, None), "kd_live": step(0.7, 0.0, live), "kd_cached": step(0.7, 0.0, cache),
+                        "pkd_live": step(0.7, 500.0, live), "pkd_cached": step(0.7, 500.0, cache)}, reps)
+
+
+def sst2_lengths(max_seq_length=128):
+    """Token counts of SST-2 train sentences (real file when present), with [CLS] and [SEP]."""
+    if os.path.isfile(SST2_TRAIN):
+        from paddlenlp.transformers import BasicTokenizer
+
+        tok = BasicTokenizer(do_lower_case=True)  # word pieces ~ words for SST-2's short, plain English
+        lines = open(SST2_TRAIN, encoding="utf-8").read().splitlines()[1:]
+        return np.array([min(len(tok.tokenize(line.split("\t")[0])) + 2, max_seq_length) for line in lines]), "SST-2 train"
+    rng = np.random.RandomState(0)
+    return np.clip(rng.lognormal(2.4, 0.6, 67349).astype(int) + 2, 3, max_seq_length), "synthetic SST-2-like lengths"
+
+
+def bench_grouping(hidden, reps, batch=32):
+    lengths, source = sst2_lengths()
+
+    class Sized:
+        def __len__(self):
+            return len(lengths)
+
+    samplers = {"random": data.EpochBatchSampler(Sized(), batch, seed=0),
+                "grouped": data.EpochBatchSampler(Sized(), batch, seed=0, lengths=lengths)}
+    batches = {k: list(s) for k, s in samplers.items()}
+    out = {"source": source, "examples": len(lengths)}
+    for k, b in batches.items():
+        padded = sum(len(x) * lengths[x].max() for x in b)
+        out[f"padding_ratio_{k}"] = padded / lengths.sum()
+    # step time on the padded shapes of 20 batches of each kind, 3-layer student, forward + backward
+    student = bert(hidden, 3, seed=4)
+    student.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=student.parameters())
+    shapes = {k: [int(lengths[x].max()) for x in b[:20]] for k, b in batches.items()}
+
+    def steps(seqs):
+        def run():
+            for seq in seqs:
+                ids, types = random_ids(batch, seq)
+                loss = student(paddle.to_tensor(ids), token_type_ids=paddle.to_tensor(types)).mean()
+                loss.backward()
+                optimizer.step()
+                optimizer.clear_grad()
+        return run
+
+    times = interleaved({k: steps(v) for k, v in shapes.items()}, reps)
+    for k in batches:
+        out[f"epoch_seconds_{k}"] = times[k] / 20 * len(batches[k])
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="hidden 384 instead of BERT-base's 768")
+    parser.add_argument("--reps", type=int, default=None, help="timed rounds per variant (default 5, --small 7)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "speed.json"))
+    args = parser.parse_args()
+    hidden = 384 if args.small else 768
+    reps = args.reps or (7 if args.small else 5)
+    paddle.set_device("cpu")
+    with tempfile.TemporaryDirectory() as workdir:
+        infer = bench_inference(hidden, reps, workdir)
+        train = bench_train_steps(hidden, max(3, reps // 2), workdir)
+    grouping = bench_grouping(hidden, 3)
+    tp = infer["throughput_b32_s128"]
+    result = {
+        "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps,
+        "threads": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
+        "infer_speedup_6L": tp["predictor_12L"] / tp["predictor_6L"],
+        "infer_speedup_3L": tp["predictor_12L"] / tp["predictor_3L"],
+        "infer_speedup_6L_eager": tp["eager_12L"] / tp["eager_6L"],
+        "infer_speedup_3L_eager": tp["eager_12L"] / tp["eager_3L"],
+        "predictor_over_eager_12L": tp["eager_12L"] / tp["predictor_12L"],
+        "pkd_step_over_ft_step_cached": train["pkd_cached"] / train["ft"],
+        "pkd_step_over_ft_step_uncached": train["pkd_live"] / train["ft"],
+        "kd_step_over_ft_step_cached": train["kd_cached"] / train["ft"],
+        "padding_ratio_random": grouping["padding_ratio_random"],
+        "padding_ratio_grouped": grouping["padding_ratio_grouped"],
+        "grouped_epoch_speedup": grouping["epoch_seconds_random"] / grouping["epoch_seconds_grouped"],
+        "seconds": {"inference": infer, "train_step": train, "grouping": grouping},
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"\nhidden {hidden}, {reps} interleaved rounds, medians (seconds)\n")
+    print("| model | eager b32 s128 | predictor b32 s128 | eager b1 s32 | predictor b1 s32 |")
+    print("|---|---|---|---|---|")
+    lat = infer["latency_b1_s32"]
+    for n in (12, 6, 3):
+        print(f"| {n} layers | {tp[f'eager_{n}L']:.3f} | {tp[f'predictor_{n}L']:.3f} | "
+              f"{lat[f'eager_{n}L'] * 1000:.1f} ms | {lat[f'predictor_{n}L'] * 1000:.1f} ms |")
+    print("\n| training step (12 -> 6 layers, b32 s128) | seconds |\n|---|---|")
+    for k, v in train.items():
+        print(f"| {k} | {v:.3f} |")
+    print()
+    for k, v in result.items():
+        if isinstance(v, float):
+            print(f"{k}: {v:.3f}")
+    print(f"grouping measured on {grouping['source']}; written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
