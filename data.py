@@ -152,22 +152,25 @@ def encode_split(ds, task, tokenizer, max_seq_length):
 class EpochBatchSampler(DistributedBatchSampler):
     """DistributedBatchSampler whose order depends on (seed, epoch) only, and that can start mid-epoch.
 
-    Global batches (batch_size * nranks examples) are the same whatever the number of
-    processes, so an N-process run sees the data of a 1-process run with N times the batch;
-    each rank takes its slice of every global batch.
-    With `lengths`, batches are grouped by length: shuffle, sort within chunks of
-    `group_chunk` global batches, cut into batches, shuffle the batches. Batches then hold
-    sentences of similar length and pad little, while every epoch still sees a new order.
+    An optimizer step consumes one global batch of batch_size * nranks * accumulation examples:
+    `accumulation` micro-batches, each split evenly over the ranks. Global batches do not depend
+    on how they are split, so 2 processes, or 2 accumulated micro-batches, see exactly the data
+    of 1 process with a twice larger batch.
+    With `lengths`, batches are grouped by length: shuffle, sort within chunks of `group_chunk`
+    global batches, cut into batches, shuffle the batches. Batches then hold sentences of similar
+    length and pad little, while every epoch still sees a new order.
     """
 
-    def __init__(self, dataset, batch_size, seed, shuffle=True, lengths=None, group_chunk=50):
+    def __init__(self, dataset, batch_size, seed, shuffle=True, lengths=None, group_chunk=50, accumulation=1):
         super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False)
         self.seed = seed
         self.lengths = None if lengths is None else np.asarray(lengths)
         self.group_chunk = group_chunk
+        self.accumulation = accumulation
         self.skip_batches = 0
 
     def set_epoch(self, epoch, skip_batches=0):
+        """Start `epoch` after its first `skip_batches` micro-batches (resuming)."""
         self.epoch = epoch
         self.skip_batches = skip_batches
 
@@ -175,27 +178,36 @@ class EpochBatchSampler(DistributedBatchSampler):
         n = len(self.dataset)
         rng = np.random.RandomState([self.seed, self.epoch])
         order = rng.permutation(n) if self.shuffle else np.arange(n)
-        size = self.batch_size * self.nranks
+        size = self.batch_size * self.nranks * self.accumulation
         if self.lengths is not None:
             chunk = size * self.group_chunk
             order = np.concatenate([c[np.argsort(-self.lengths[c], kind="stable")]
                                     for c in np.split(order, range(chunk, n, chunk))])
         batches = [order[i:i + size] for i in range(0, n, size)]
-        last = batches[-1]
-        if len(last) % self.nranks:  # every rank must run the same number of steps
-            fill = self.nranks - len(last) % self.nranks
-            batches[-1] = np.concatenate([last, order[:fill]])
         if self.lengths is not None and self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        return batches
+        return batches, order
+
+    def micro_batches(self):
+        """This epoch's micro-batches, each padded (by wrapping) to a multiple of nranks examples."""
+        batches, order = self.global_batches()
+        micro = self.batch_size * self.nranks
+        out = []
+        for batch in batches:
+            for i in range(0, len(batch), micro):
+                part = batch[i:i + micro]
+                if len(part) % self.nranks:  # every rank must run the same number of steps
+                    part = np.concatenate([part, order[:self.nranks - len(part) % self.nranks]])
+                out.append(part)
+        return out
 
     def __iter__(self):
-        for batch in self.global_batches()[self.skip_batches:]:
-            local = len(batch) // self.nranks
-            yield batch[self.local_rank * local:(self.local_rank + 1) * local].tolist()
+        for part in self.micro_batches()[self.skip_batches:]:
+            local = len(part) // self.nranks
+            yield part[self.local_rank * local:(self.local_rank + 1) * local].tolist()
 
     def __len__(self):
-        return (len(self.dataset) + self.batch_size * self.nranks - 1) // (self.batch_size * self.nranks)
+        return len(self.micro_batches())
 
 
 class LengthSortedBatchSampler(BatchSampler):
@@ -221,9 +233,9 @@ def collator(tokenizer):
     return DataCollatorWithPadding(tokenizer, return_tensors="np", return_attention_mask=True)
 
 
-def train_loader(encoded, tokenizer, batch_size, seed, group_by_length=True):
+def train_loader(encoded, tokenizer, batch_size, seed, group_by_length=True, accumulation=1):
     lengths = lengths_of(encoded) if group_by_length else None
-    sampler = EpochBatchSampler(encoded, batch_size, seed, lengths=lengths)
+    sampler = EpochBatchSampler(encoded, batch_size, seed, lengths=lengths, accumulation=accumulation)
     return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer), num_workers=0)
 
 

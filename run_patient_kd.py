@@ -223,7 +223,8 @@ def do_train(args):
         logger.info("PKD-%s layer pairs [student, teacher] (1-based): %s", args.strategy, pairs)
 
     encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
-    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length)
+    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
+                               args.gradient_accumulation_steps)
     dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in task.dev_splits}
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs

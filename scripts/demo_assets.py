@@ -47,7 +47,7 @@ def write_sst2_layout(data_dir, num_train=2000, num_dev=500, num_test=200, seed=
             f.write("%d\t%s\n" % (i, make_sentence(rng)[0]))
 
 
-def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0):
+def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, dropout=0.1):
     """A randomly initialised BERT and its tokenizer, as a save_pretrained folder (the demo's 'pre-trained' model)."""
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
@@ -60,7 +60,8 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0):
     config = BertConfig(vocab_size=len(open(vocab_file).read().split()), hidden_size=hidden_size,
                         num_hidden_layers=num_layers, num_attention_heads=heads,
                         intermediate_size=2 * hidden_size, max_position_embeddings=128,
-                        type_vocab_size=2, pad_token_id=0)
+                        type_vocab_size=2, pad_token_id=0, hidden_dropout_prob=dropout,
+                        attention_probs_dropout_prob=dropout)
     BertModel(config).save_pretrained(model_dir)
     BertTokenizer(vocab_file, do_lower_case=True).save_pretrained(model_dir)
     return model_dir

@@ -1,0 +1,63 @@
+"""Two data-parallel processes (paddle.distributed.launch, CPU/gloo) train exactly what one process trains."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import run_patient_kd
+from conftest import ROOT, common_args
+from demo_assets import write_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def no_dropout_bert(tmp_path_factory):
+    # Dropout masks are drawn per process, so only a dropout-free model can match exactly.
+    return write_tiny_bert(str(tmp_path_factory.mktemp("bert_nodrop")), num_layers=2, hidden_size=32, heads=2,
+                           dropout=0.0)
+
+
+def kd_args(sst2_dir, bert, teacher_dir, out, batch_size, *extra):
+    args = common_args(sst2_dir, bert, str(out), "--teacher_finetuned_model_path", teacher_dir,
+                       "--num_layers_of_student_model", "2", "--alpha", "0.5", "--T", "3", "--max_steps", "40",
+                       "--save_steps", "20", "--logging_steps", "10", *extra)
+    args[args.index("--batch_size") + 1] = str(batch_size)
+    return args
+
+
+def weights(out, step=40):
+    with np.load(os.path.join(out, f"checkpoint-{step}", "model.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+def assert_same_training(a_dir, a, b_dir, b):
+    np.testing.assert_allclose([e["loss"] for e in a["train_log"]], [e["loss"] for e in b["train_log"]], rtol=1e-5)
+    assert [h["acc"] for h in a["history"]] == [h["acc"] for h in b["history"]]
+    wa, wb = weights(a_dir), weights(b_dir)
+    for k in wa:
+        np.testing.assert_allclose(wa[k], wb[k], atol=1e-5, err_msg=k)
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(sst2_dir, no_dropout_bert, teacher_dir,
+                                                                    tmp_path):
+    one = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "one", 16))
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), os.path.join(ROOT, "run_patient_kd.py"),
+           *kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    two = json.load(open(tmp_path / "two" / "results.json"))
+    assert two["finished"]
+    assert_same_training(tmp_path / "one", one, tmp_path / "two", two)
+    log = open(tmp_path / "two" / "train.log").read()
+    assert "2 process(es)" in log and log.count("eval step 40") == 1  # only rank 0 evaluates and logs
+
+
+def test_gradient_accumulation_matches_one_big_batch(sst2_dir, no_dropout_bert, teacher_dir, tmp_path):
+    big = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "big", 16))
+    accum = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "accum", 8,
+                                        "--gradient_accumulation_steps", "2"))
+    assert accum["total_steps"] == big["total_steps"] == 40
+    assert_same_training(tmp_path / "big", big, tmp_path / "accum", accum)
