@@ -41,6 +41,8 @@ def build_parser():
     p.add_argument("--data_dir", default=None,
                    help="folder with the official train.tsv and dev.tsv; without it the task is downloaded")
     p.add_argument("--output_dir", default="output")
+    p.add_argument("--holdout_from_train", type=int, default=0, metavar="N",
+                   help="evaluate on N examples held out from train instead of dev (for choosing hyper-parameters)")
 
     p.add_argument("--num_layers_of_student_model", type=int, default=6)
     p.add_argument("--student_init", choices=("pretrained", "teacher"), default="pretrained",

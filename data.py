@@ -127,6 +127,16 @@ def _by_split(splits, loaded):
     return dict(zip(splits, loaded)) if len(splits) > 1 else {splits[0]: loaded}
 
 
+def hold_out(train, n, seed=0):
+    """(rest, held_out): n examples taken from train at random (fixed seed), to choose hyper-parameters on
+    without touching the dev set that is reported."""
+    if not 0 < n < len(train):
+        raise InputError(f"--holdout_from_train {n}: must be between 1 and {len(train) - 1} (train has {len(train)})")
+    picked = np.random.RandomState(seed).permutation(len(train))
+    held = set(picked[:n].tolist())
+    return [train[i] for i in range(len(train)) if i not in held], [train[i] for i in sorted(held)]
+
+
 def encode(task, tokenizer, max_seq_length):
     """A function: raw example -> input_ids, token_type_ids, labels, plus its position `idx`."""
 
@@ -168,11 +178,17 @@ class EpochBatchSampler(DistributedBatchSampler):
         self.group_chunk = group_chunk
         self.accumulation = accumulation
         self.skip_batches = 0
+        self.max_batches = None
 
-    def set_epoch(self, epoch, skip_batches=0):
-        """Start `epoch` after its first `skip_batches` micro-batches (resuming)."""
+    def set_epoch(self, epoch, skip_batches=0, max_batches=None):
+        """Start `epoch` after its first `skip_batches` micro-batches (resuming), and yield at most `max_batches`.
+
+        Stopping through `max_batches` lets the DataLoader run out by itself: leaving its
+        iterator mid-way leaves a reader thread behind that can abort the process at exit.
+        """
         self.epoch = epoch
         self.skip_batches = skip_batches
+        self.max_batches = max_batches
 
     def global_batches(self):
         n = len(self.dataset)
@@ -202,7 +218,8 @@ class EpochBatchSampler(DistributedBatchSampler):
         return out
 
     def __iter__(self):
-        for part in self.micro_batches()[self.skip_batches:]:
+        end = None if self.max_batches is None else self.skip_batches + self.max_batches
+        for part in self.micro_batches()[self.skip_batches:end]:
             local = len(part) // self.nranks
             yield part[self.local_rank * local:(self.local_rank + 1) * local].tolist()
 

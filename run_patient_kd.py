@@ -174,8 +174,9 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
                                        encoded_train, loader, layers, logger.info)
 
 
-def new_results(args, task, student, pairs, total_steps):
-    return {"task": task.name, "mode": args.mode, "strategy": args.strategy if args.mode == "pkd" else None,
+def new_results(args, task, student, pairs, total_steps, dev_splits):
+    return {"task": task.name, "eval_on": list(dev_splits), "mode": args.mode,
+            "strategy": args.strategy if args.mode == "pkd" else None,
             "alpha": args.alpha, "T": args.T, "beta": args.beta, "layer_pairs": pairs,
             "num_student_layers": student.bert.config.num_hidden_layers, "seed": args.seed,
             "best_metric_name": main_metric_name(task.metric), "best_metric": None, "best_step": None,
@@ -215,6 +216,11 @@ def do_train(args):
     logger.info("mode %s | task %s | %d process(es) | args %s", args.mode, task.name, world.size, vars(args))
 
     raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
+    dev_splits = task.dev_splits
+    if args.holdout_from_train:
+        raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
+        dev_splits = ("holdout",)
+        logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
     tokenizer, teacher, student, teacher_layers = build_models(args, task)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
     logger.info("student: %d layers, %.1fM parameters", student.bert.config.num_hidden_layers,
@@ -225,11 +231,11 @@ def do_train(args):
     encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
     loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
                                args.gradient_accumulation_steps)
-    dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in task.dev_splits}
+    dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
     logger.info("train %d examples, %s; %d steps (%d per epoch) of %d x %d x %d examples", len(encoded["train"]),
-                ", ".join(f"{s} {len(encoded[s])}" for s in task.dev_splits), total_steps, steps_per_epoch,
+                ", ".join(f"{s} {len(encoded[s])}" for s in dev_splits), total_steps, steps_per_epoch,
                 args.batch_size, world.size, args.gradient_accumulation_steps)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
     teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, encoded["train"], tokenizer,
@@ -241,7 +247,7 @@ def do_train(args):
         reseed(args.seed, state["step"])
     else:
         state = {"config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
-                 "results": new_results(args, task, student, pairs, total_steps)}
+                 "results": new_results(args, task, student, pairs, total_steps, dev_splits)}
     state["results"]["teacher_cache"] = cache_key
     ctx = SimpleNamespace(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
                           model=paddle.DataParallel(student) if world.size > 1 else student,
@@ -258,7 +264,7 @@ RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_mode
                       "num_layers_of_student_model", "student_init", "alpha", "T", "beta", "strategy",
                       "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "max_seq_length",
                       "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
-                      "group_by_length", "seed")
+                      "group_by_length", "holdout_from_train", "seed")
 
 
 def run_config(args):
@@ -299,10 +305,8 @@ def train_loop(ctx, state):
     ctx.model.train()
     for epoch in range(state["epoch"], ctx.num_epochs):
         skip = state["batches_done"] if epoch == state["epoch"] else 0
-        ctx.loader.batch_sampler.set_epoch(epoch, skip)
+        ctx.loader.batch_sampler.set_epoch(epoch, skip, (results["total_steps"] - state["step"]) * accum)
         for batch_index, batch in enumerate(ctx.loader, start=skip):
-            if state["step"] >= results["total_steps"]:
-                break
             end_of_epoch = batch_index + 1 == micro_per_epoch
             apply = (batch_index + 1) % accum == 0 or end_of_epoch
             # Gradients are all-reduced only on the micro-batch that completes a step.

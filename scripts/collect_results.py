@@ -1,0 +1,98 @@
+"""Collect many runs' results.json into the reference README's table: Model | metric, mean ± std over seeds.
+
+    python scripts/collect_results.py runs/            # every results.json below runs/
+    python scripts/collect_results.py runs/*/pkd_* --out table.md --json table.json
+
+Runs that differ only in --seed are one row. A run still in progress is counted with its best so far
+and marked in the n column.
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+from collections import defaultdict
+
+MODE_NAMES = {"ft": "FT", "kd": "KD", "pkd": "PKD"}
+TASK_NAMES = {"sst-2": "SST-2", "qqp": "QQP", "chnsenticorp": "ChnSentiCorp", "cola": "CoLA", "mrpc": "MRPC",
+              "rte": "RTE", "qnli": "QNLI", "mnli": "MNLI"}
+
+
+def find_results(paths):
+    files = []
+    for path in paths:
+        if os.path.isfile(path):
+            files.append(path)
+        else:
+            files += glob.glob(os.path.join(path, "**", "results.json"), recursive=True)
+    return sorted(set(files))
+
+
+def row_key(r):
+    return (r["task"], r.get("num_student_layers"), r["mode"], r.get("strategy"), r["alpha"], r["T"], r["beta"],
+            tuple(r.get("eval_on") or ["dev"]))
+
+
+def model_label(key, teacher_layers=None):
+    _, layers, mode, strategy, alpha, T, beta, _ = key
+    if mode == "ft" and teacher_layers == layers:
+        return f"BERT{layers} (teacher)"
+    name = f"BERT{layers}-{MODE_NAMES[mode]}" + (f"-{strategy}" if strategy else "")
+    weights = "" if mode == "ft" else f" (α {alpha:g}, T {T:g}" + (f", β {beta:g})" if mode == "pkd" else ")")
+    return name + weights
+
+
+def collect(files):
+    """Rows {key: {"values": [...], "unfinished": k, "runs": [...]}} of best metrics, grouped over seeds."""
+    rows = defaultdict(lambda: {"values": [], "unfinished": 0, "runs": [], "metric": None})
+    for path in files:
+        r = json.load(open(path, encoding="utf-8"))
+        if r.get("best_metric") is None:
+            continue
+        row = rows[row_key(r)]
+        row["values"].append(r["best_metric"])
+        row["unfinished"] += not r.get("finished", False)
+        row["runs"].append(os.path.dirname(path))
+        row["metric"] = r.get("best_metric_name", "acc")
+    return rows
+
+
+def table(rows):
+    if not rows:
+        return "no finished evaluations found"
+    deepest = max(k[1] or 0 for k in rows)
+    order = {"ft": 0, "kd": 1, "pkd": 2}
+    lines = []
+    for task in sorted({k[0] for k in rows}):
+        keys = sorted((k for k in rows if k[0] == task),
+                      key=lambda k: (-(k[1] or 0), order[k[2]], k[3] or "", k[4], k[5], k[6]))
+        metric = rows[keys[0]]["metric"]
+        lines += [f"| Model | {TASK_NAMES.get(task, task)} (dev {metric}) | n |", "|---|---|---|"]
+        for k in keys:
+            v = rows[k]["values"]
+            spread = f" ± {statistics.stdev(v):.4f}" if len(v) > 1 else ""
+            note = f" ({rows[k]['unfinished']} running)" if rows[k]["unfinished"] else ""
+            where = "" if k[7] == ("dev",) or k[7] == ("dev_matched", "dev_mismatched") else f" [on {k[7][0]}]"
+            lines.append(f"| {model_label(k, deepest)}{where} | {statistics.mean(v):.4f}{spread} | {len(v)}{note} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="run folders, folders above them, or results.json files")
+    parser.add_argument("--out", help="also write the markdown table here")
+    parser.add_argument("--json", help="also write the rows (values, runs) here")
+    args = parser.parse_args()
+    rows = collect(find_results(args.paths))
+    text = table(rows)
+    print(text)
+    if args.out:
+        open(args.out, "w", encoding="utf-8").write(text + "\n")
+    if args.json:
+        json.dump([{"model": model_label(k), "key": list(k), **v} for k, v in rows.items()],
+                  open(args.json, "w", encoding="utf-8"), indent=2)
+
+
+if __name__ == "__main__":
+    main()

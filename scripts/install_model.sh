@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Copy a run's best_model into pretrained_models/TASK/, where the KD and PKD runs look for the teacher.
+#   bash scripts/install_model.sh runs/SST-2/teacher SST-2
+set -euo pipefail
+RUN="${1:?usage: install_model.sh OUTPUT_DIR TASK}" TASK="${2:?usage: install_model.sh OUTPUT_DIR TASK}"
+SRC="$(cd "$RUN" 2>/dev/null && pwd)/best_model" || { echo "error: $RUN: no such run folder" >&2; exit 2; }
+cd "$(dirname "$0")/.."
+for f in config.json model_state.pdparams vocab.txt; do
+    [ -f "$SRC/$f" ] || { echo "error: $SRC/$f is missing: is $RUN a finished run?" >&2; exit 2; }
+done
+DEST="pretrained_models/$TASK"
+mkdir -p pretrained_models
+rm -rf "$DEST.tmp" && cp -r "$SRC" "$DEST.tmp"
+rm -rf "$DEST" && mv "$DEST.tmp" "$DEST"
+echo "installed $SRC -> $DEST"

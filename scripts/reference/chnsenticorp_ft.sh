@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Reference run: chnsenticorp ft (see launch.sh for the settings and overrides).
+exec bash "$(dirname "$0")/launch.sh" chnsenticorp ft "$@"

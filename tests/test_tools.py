@@ -1,0 +1,98 @@
+"""The everyday tools: results table, curves plot, grid search, reference launcher, model install."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import collect_results
+import grid_search
+import plot_curves
+from conftest import ROOT
+
+
+def fake_run(folder, mode, seed, best, strategy=None, layers=3, steps=(100, 200)):
+    os.makedirs(folder, exist_ok=True)
+    r = {"task": "sst-2", "mode": mode, "strategy": strategy, "alpha": 0.7 if mode != "ft" else 0.0, "T": 10.0,
+         "beta": 500.0 if mode == "pkd" else 0.0, "num_student_layers": layers, "seed": seed, "best_metric": best,
+         "best_metric_name": "acc", "finished": True, "eval_on": ["dev"],
+         "history": [{"step": s, "acc": best - 0.01 * (len(steps) - i - 1)} for i, s in enumerate(steps)]}
+    json.dump(r, open(os.path.join(folder, "results.json"), "w"))
+    return str(folder)
+
+
+def test_collect_results_groups_seeds(tmp_path):
+    fake_run(tmp_path / "teacher", "ft", 1, 0.90, layers=6)
+    for seed, best in ((1, 0.80), (2, 0.82)):
+        fake_run(tmp_path / f"ft{seed}", "ft", seed, best)
+        fake_run(tmp_path / f"pkd{seed}", "pkd", seed, best + 0.01, strategy="skip")
+    text = collect_results.table(collect_results.collect(collect_results.find_results([str(tmp_path)])))
+    lines = text.splitlines()
+    assert lines[0] == "| Model | SST-2 (dev acc) | n |"
+    assert lines[2] == "| BERT6 (teacher) | 0.9000 | 1 |"
+    assert lines[3] == "| BERT3-FT | 0.8100 ± 0.0141 | 2 |"
+    assert lines[4] == "| BERT3-PKD-skip (α 0.7, T 10, β 500) | 0.8200 ± 0.0141 | 2 |"
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    runs = [fake_run(tmp_path / f"r{i}", "kd", i, 0.8 + i / 100) for i in range(3)]
+    out = plot_curves.plot(runs, ["kd", "kd", "other"], str(tmp_path / "c.png"))
+    assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grid_is_the_papers_and_commands_pass_flags():
+    points = grid_search.grid_points(grid_search.GRID)
+    assert len(points) == 36 and {"T": 20, "alpha": 0.7, "beta": 1000} in points
+    cmd = grid_search.command({"T": 5, "alpha": 0.2, "beta": 10}, "out/x", ["--task_name", "SST-2"])
+    assert cmd[-6:] == ["--T=5", "--alpha=0.2", "--beta=10", "--output_dir", "out/x"][-6:] or "--T=5" in cmd
+
+
+def test_grid_search_runs_and_skips_finished(sst2_dir, tiny_bert, teacher_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(grid_search, "GRID", {"T": (5,), "alpha": (0.5,), "beta": (10, 100)})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    flags = ["--task_name", "SST-2", "--data_dir", sst2_dir, "--model_name_or_path", tiny_bert,
+             "--teacher_finetuned_model_path", teacher_dir, "--num_layers_of_student_model", "2", "--max_steps", "4",
+             "--save_steps", "4", "--batch_size", "16", "--max_seq_length", "32", "--holdout_from_train", "50",
+             "--device", "cpu"]
+    monkeypatch.setattr(sys, "argv", ["grid_search.py", "--out", str(tmp_path), "--", *flags])
+    grid_search.main()
+    for name in ("T5_alpha0.5_beta10", "T5_alpha0.5_beta100"):
+        r = json.load(open(tmp_path / name / "results.json"))
+        assert r["finished"] and r["eval_on"] == ["holdout"] and r["beta"] == float(name.rsplit("beta", 1)[1])
+    mtime = os.path.getmtime(tmp_path / "T5_alpha0.5_beta10" / "results.json")
+    grid_search.main()
+    assert os.path.getmtime(tmp_path / "T5_alpha0.5_beta10" / "results.json") == mtime
+
+
+def test_reference_launcher_runs_in_the_background_and_install(sst2_dir, tiny_bert, tmp_path):
+    env = dict(os.environ, MODEL=tiny_bert, DATA_DIR=sst2_dir, OUT_ROOT=str(tmp_path / "runs"),
+               LOG_DIR=str(tmp_path / "logs"), CUDA_VISIBLE_DEVICES="",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reference", "sst2_teacher.sh"),
+                          "--num_layers_of_student_model", "2", "--max_steps", "3", "--device", "cpu"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "started SST-2 teacher" in out.stdout
+    results = tmp_path / "runs" / "SST-2" / "teacher" / "results.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (results.exists() and json.load(open(results))["finished"]):
+        time.sleep(0.5)
+    assert json.load(open(results))["finished"], open(tmp_path / "logs" / "SST-2_teacher.log").read()[-2000:]
+    work = tmp_path / "project"
+    os.makedirs(work / "scripts")
+    subprocess.run(["cp", os.path.join(ROOT, "scripts", "install_model.sh"), str(work / "scripts")], check=True)
+    done = subprocess.run(["bash", str(work / "scripts" / "install_model.sh"), str(results.parent), "SST-2"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (work / "pretrained_models" / "SST-2" / "model_state.pdparams").is_file()
+    bad = subprocess.run(["bash", str(work / "scripts" / "install_model.sh"), str(tmp_path / "nothing"), "SST-2"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+@pytest.mark.parametrize("args", [["XX", "ft"], ["SST-2", "distill"]])
+def test_reference_launcher_rejects_unknown_task_or_mode(args):
+    out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reference", "launch.sh"), *args],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.startswith("error:")
