@@ -79,6 +79,7 @@ def build_parser():
     p.add_argument("--logdir", default=None, help="write VisualDL scalars (losses, lr, dev metrics) here")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", choices=("gpu", "cpu"), default=None, help="default: gpu when one is visible")
+    p.add_argument("--use_amp", action="store_true", help="mixed precision (float16 with loss scaling), GPU only")
     return p
 
 
@@ -110,6 +111,8 @@ def check_args(args):
         raise InputError(f"--learning_rate must be > 0, got {args.learning_rate}")
     if args.max_seq_length > 512:
         raise InputError(f"--max_seq_length must be <= 512 (BERT's position table), got {args.max_seq_length}")
+    if args.use_amp and args.device != "gpu":
+        raise InputError("--use_amp needs a GPU (--device gpu): float16 training is not supported on CPU")
     needs_teacher = args.mode != "ft" or args.student_init == "teacher"
     if needs_teacher and not args.teacher_finetuned_model_path:
         why = f"{args.mode.upper()} (alpha={args.alpha}, beta={args.beta})" if args.mode != "ft" \

@@ -254,6 +254,7 @@ def do_train(args):
                           teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader,
                           dev_loaders=dev_loaders, optimizer=optimizer, scheduler=scheduler,
                           num_epochs=math.ceil(total_steps / steps_per_epoch),
+                          scaler=paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if args.use_amp else None,
                           visualdl=visualdl_writer(args.logdir) if args.logdir and world.rank == 0 else None)
     train_loop(ctx, state)
     return state["results"]
@@ -284,15 +285,32 @@ def visualdl_writer(logdir):
 
 def forward_backward(ctx, batch, state):
     """Loss of one (micro-)batch, backpropagated; refuses a non-finite loss before it touches the weights."""
-    loss, parts = compute_loss(ctx.model, ctx.teacher_outputs, batch, ctx.num_pairs, ctx.args)
+    with paddle.amp.auto_cast(level="O1") if ctx.scaler is not None else contextlib.nullcontext():
+        loss, parts = compute_loss(ctx.model, ctx.teacher_outputs, batch, ctx.num_pairs, ctx.args)
     # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
     values = {"loss": loss.item(), **{k: v.item() if v is not None else None for k, v in parts.items()}}
     if not all(math.isfinite(v) for v in values.values() if v is not None):
         latest = (checkpoint.list_checkpoints(ctx.args.output_dir) or ["none"])[0]
         raise TrainingError(f"non-finite loss at step {state['step'] + 1}: "
                             f"{format_parts(values['loss'], values)}; the last good checkpoint is kept: {latest}")
-    (loss / ctx.args.gradient_accumulation_steps).backward()
+    backward(loss / ctx.args.gradient_accumulation_steps, ctx.scaler)
     return values
+
+
+def backward(loss, scaler):
+    """Backpropagate; with mixed precision the loss is scaled so small float16 gradients do not vanish."""
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+
+
+def apply_gradients(optimizer, scheduler, scaler):
+    """One optimizer step; the scaler unscales first (so clipping sees true norms) and skips inf/NaN steps."""
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.clear_grad()
 
 
 def train_loop(ctx, state):
@@ -314,9 +332,7 @@ def train_loop(ctx, state):
                 window.append(forward_backward(ctx, batch, state))
             if not apply:
                 continue
-            ctx.optimizer.step()
-            ctx.scheduler.step()
-            ctx.optimizer.clear_grad()
+            apply_gradients(ctx.optimizer, ctx.scheduler, ctx.scaler)
             state["step"] += 1
             state["epoch"], state["batches_done"] = (epoch + 1, 0) if end_of_epoch else (epoch, batch_index + 1)
             progress.update(1)

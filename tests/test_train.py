@@ -148,3 +148,49 @@ def test_cli_error_from_a_real_process_has_no_traceback(sst2_dir, tiny_bert, tmp
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_amp_is_refused_on_cpu(capsys, sst2_dir, tiny_bert, tmp_path):
+    assert "--use_amp needs a GPU" in run_cli_error(capsys, common_args(sst2_dir, tiny_bert, str(tmp_path),
+                                                                        "--use_amp"))
+
+
+class RecordingScaler:
+    """Stands in for paddle.amp.GradScaler, which is disabled on CPU: scales by 1024 and unscales in step()."""
+
+    def __init__(self):
+        self.calls = []
+
+    def scale(self, loss):
+        self.calls.append("scale")
+        return loss * 1024.0
+
+    def step(self, optimizer):
+        self.calls.append("step")
+        for p in optimizer._parameter_list:
+            p.grad.set_value(p.grad / 1024.0)
+        optimizer.step()
+
+    def update(self):
+        self.calls.append("update")
+
+
+def test_loss_scaling_wiring_gives_the_unscaled_step():
+    """backward() scales the loss and apply_gradients() lets the scaler unscale and step: same update as plain."""
+    import paddle
+    from paddlenlp.transformers import LinearDecayWithWarmup
+
+    def one_step(scaler):
+        paddle.seed(0)
+        model = paddle.nn.Linear(4, 3)
+        sched = LinearDecayWithWarmup(0.1, 10, 0.0)
+        opt = paddle.optimizer.SGD(learning_rate=sched, parameters=model.parameters())  # scale-sensitive
+        x = paddle.to_tensor(np.arange(8, dtype="float32").reshape(2, 4))
+        run_patient_kd.backward((model(x) ** 2).mean(), scaler)
+        run_patient_kd.apply_gradients(opt, sched, scaler)
+        return model.weight.numpy(), sched.last_epoch
+
+    scaler = RecordingScaler()
+    (scaled, epoch_a), (plain, epoch_b) = one_step(scaler), one_step(None)
+    assert scaler.calls == ["scale", "step", "update"] and epoch_a == epoch_b == 1
+    np.testing.assert_allclose(scaled, plain, rtol=1e-5)
