@@ -47,17 +47,21 @@ def write_sst2_layout(data_dir, num_train=2000, num_dev=500, num_test=200, seed=
             f.write("%d\t%s\n" % (i, make_sentence(rng)[0]))
 
 
-def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, dropout=0.1):
-    """A randomly initialised BERT and its tokenizer, as a save_pretrained folder (the demo's 'pre-trained' model)."""
+def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, dropout=0.1, words=None):
+    """A randomly initialised BERT and its tokenizer, as a save_pretrained folder (the demo's 'pre-trained' model).
+
+    words: the vocabulary after the special tokens (default: the synthetic task's words).
+    """
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
 
     os.makedirs(model_dir, exist_ok=True)
     vocab_file = os.path.join(model_dir, "vocab.txt")
+    words = words if words is not None else sorted(set(POSITIVE + NEGATIVE + NEGATORS + FILLER))
     with open(vocab_file, "w", encoding="utf-8") as f:
-        f.write("\n".join(SPECIAL + sorted(set(POSITIVE + NEGATIVE + NEGATORS + FILLER))) + "\n")
+        f.write("\n".join(SPECIAL + list(words)) + "\n")
     paddle.seed(seed)
-    config = BertConfig(vocab_size=len(open(vocab_file).read().split()), hidden_size=hidden_size,
+    config = BertConfig(vocab_size=len(SPECIAL) + len(words), hidden_size=hidden_size,
                         num_hidden_layers=num_layers, num_attention_heads=heads,
                         intermediate_size=2 * hidden_size, max_position_embeddings=128,
                         type_vocab_size=2, pad_token_id=0, hidden_dropout_prob=dropout,
@@ -65,3 +69,33 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, d
     BertModel(config).save_pretrained(model_dir)
     BertTokenizer(vocab_file, do_lower_case=True).save_pretrained(model_dir)
     return model_dir
+
+
+def char_vocabulary(tsv_path, text_column, min_count=2):
+    """Characters of a TSV's text column seen at least `min_count` times (a vocabulary for Chinese text)."""
+    from collections import Counter
+
+    counts = Counter()
+    with open(tsv_path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        col = header.index(text_column)
+        for line in f:
+            counts.update(line.rstrip("\n").split("\t")[col].lower())
+    return sorted(c for c, n in counts.items() if n >= min_count and not c.isspace())
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Make a small randomly initialised BERT with a character "
+                                                 "vocabulary taken from a TSV (e.g. ChnSentiCorp train.tsv).")
+    parser.add_argument("--tsv", required=True)
+    parser.add_argument("--text_column", default="text_a")
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("out_dir")
+    a = parser.parse_args()
+    vocab = char_vocabulary(a.tsv, a.text_column)
+    write_tiny_bert(a.out_dir, a.layers, a.hidden, a.heads, words=vocab)
+    print(f"wrote {a.out_dir}: {a.layers} layers, hidden {a.hidden}, vocabulary {len(vocab) + len(SPECIAL)}")
