@@ -72,7 +72,7 @@ def write_json(obj, path):
         raise CheckpointError(f"could not write {path}: {e.strerror or e}") from e
 
 
-def _sha256(path):
+def file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -115,7 +115,7 @@ def save_checkpoint(output_dir, step, model, optimizer, trainer_state):
             with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
                 json.dump(obj, f, indent=1)
         files = sorted(os.listdir(tmp))
-        manifest = {f: {"size": os.path.getsize(os.path.join(tmp, f)), "sha256": _sha256(os.path.join(tmp, f))}
+        manifest = {f: {"size": os.path.getsize(os.path.join(tmp, f)), "sha256": file_sha256(os.path.join(tmp, f))}
                     for f in files}
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
@@ -146,7 +146,7 @@ def verify_checkpoint(path):
         file = os.path.join(path, name)
         if not os.path.isfile(file):
             return f"{name} is missing"
-        if os.path.getsize(file) != meta["size"] or _sha256(file) != meta["sha256"]:
+        if os.path.getsize(file) != meta["size"] or file_sha256(file) != meta["sha256"]:
             return f"{name} does not match its checksum"
     return None
 

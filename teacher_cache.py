@@ -16,15 +16,8 @@ import time
 import numpy as np
 import paddle
 
+import checkpoint
 import modeling
-
-
-def _file_digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_key(teacher_dir, encoded, layers):
@@ -32,7 +25,7 @@ def cache_key(teacher_dir, encoded, layers):
     h = hashlib.sha256()
     for name in sorted(os.listdir(teacher_dir)):
         if name.endswith((".pdparams", ".safetensors")) or name in ("config.json", "model_config.json"):
-            h.update(name.encode() + _file_digest(os.path.join(teacher_dir, name)).encode())
+            h.update(name.encode() + checkpoint.file_sha256(os.path.join(teacher_dir, name)).encode())
     h.update(json.dumps({"layers": list(layers), "n": len(encoded)}).encode())
     for example in encoded:
         h.update(np.asarray(example["input_ids"], dtype=np.int32).tobytes() + b"|")
