@@ -193,6 +193,12 @@ class World:
         if self.size > 1:
             paddle.distributed.init_parallel_env()
 
+    def device(self, kind):
+        """cpu, gpu, or with several processes this process's own GPU."""
+        if kind == "gpu" and self.size > 1:
+            return f"gpu:{paddle.distributed.ParallelEnv().dev_id}"
+        return kind
+
     def barrier(self):
         if self.size > 1:
             paddle.distributed.barrier()
@@ -211,7 +217,7 @@ def do_train(args):
     task = data.get_task(args.task_name)
     prepare_output_dir(args.output_dir)
     setup_logging(args.output_dir if world.rank == 0 else None)
-    paddle.set_device(args.device if world.size == 1 or args.device == "cpu" else f"gpu:{paddle.distributed.ParallelEnv().dev_id}")
+    paddle.set_device(world.device(args.device))
     set_seed(args.seed)
     logger.info("mode %s | task %s | %d process(es) | args %s", args.mode, task.name, world.size, vars(args))
 

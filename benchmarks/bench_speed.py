@@ -100,8 +100,8 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128):
                for k, (i, t) in enumerate(zip(ids, types))]
     layers = teacher_layers_for(6, 12, "skip")
     tensors = {"input_ids": paddle.to_tensor(ids), "token_type_ids": paddle.to_tensor(types),
-               "attention_mask": paddle.ones_like(paddle.to_tensor(ids)), "labels": paddle.to_tensor(np.arange(batch) % 2),
-               "idx": paddle.to_tensor(np.arange(batch))}
+               "attention_mask": paddle.ones_like(paddle.to_tensor(ids)),
+               "labels": paddle.to_tensor(np.arange(batch) % 2), "idx": paddle.to_tensor(np.arange(batch))}
     cache_dir = os.path.join(workdir, "cache")
     teacher_cache.build(cache_dir, teacher, [tensors], batch, layers, print)
     cache = teacher_cache.TeacherCache(cache_dir)
@@ -132,12 +132,13 @@ def sst2_lengths(max_seq_length=128):
 
         tok = BasicTokenizer(do_lower_case=True)  # word pieces ~ words for SST-2's short, plain English
         lines = open(SST2_TRAIN, encoding="utf-8").read().splitlines()[1:]
-        return np.array([min(len(tok.tokenize(line.split("\t")[0])) + 2, max_seq_length) for line in lines]), "SST-2 train"
+        counts = [min(len(tok.tokenize(line.split("\t")[0])) + 2, max_seq_length) for line in lines]
+        return np.array(counts), "SST-2 train"
     rng = np.random.RandomState(0)
     return np.clip(rng.lognormal(2.4, 0.6, 67349).astype(int) + 2, 3, max_seq_length), "synthetic SST-2-like lengths"
 
 
-def bench_grouping(hidden, reps, batch=32):
+def bench_grouping(hidden, reps, batch=32, timed_batches=20):
     lengths, source = sst2_lengths()
 
     class Sized:
@@ -151,11 +152,11 @@ def bench_grouping(hidden, reps, batch=32):
     for k, b in batches.items():
         padded = sum(len(x) * lengths[x].max() for x in b)
         out[f"padding_ratio_{k}"] = padded / lengths.sum()
-    # step time on the padded shapes of 20 batches of each kind, 3-layer student, forward + backward
+    # step time on the padded shapes of the first batches of each kind, 3-layer student, forward + backward
     student = bert(hidden, 3, seed=4)
     student.train()
     optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=student.parameters())
-    shapes = {k: [int(lengths[x].max()) for x in b[:20]] for k, b in batches.items()}
+    shapes = {k: [int(lengths[x].max()) for x in b[:timed_batches]] for k, b in batches.items()}
 
     def steps(seqs):
         def run():
@@ -169,26 +170,29 @@ def bench_grouping(hidden, reps, batch=32):
 
     times = interleaved({k: steps(v) for k, v in shapes.items()}, reps)
     for k in batches:
-        out[f"epoch_seconds_{k}"] = times[k] / 20 * len(batches[k])
+        out[f"epoch_seconds_{k}"] = times[k] / timed_batches * len(batches[k])
     return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true", help="hidden 384 instead of BERT-base's 768")
-    parser.add_argument("--reps", type=int, default=None, help="timed rounds per variant (default 5, --small 7)")
+    parser.add_argument("--reps", type=int, default=None, help="timed rounds per variant (default 5, --small 3)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "speed.json"))
     args = parser.parse_args()
     hidden = 384 if args.small else 768
-    reps = args.reps or (7 if args.small else 5)
+    reps = args.reps or (3 if args.small else 5)
+    # --small: hidden 384, and shorter training-step and epoch samples, to finish in about a minute
+    train_shape = dict(batch=16, seq=64) if args.small else dict(batch=32, seq=128)
     paddle.set_device("cpu")
     with tempfile.TemporaryDirectory() as workdir:
         infer = bench_inference(hidden, reps, workdir)
-        train = bench_train_steps(hidden, max(3, reps // 2), workdir)
-    grouping = bench_grouping(hidden, 3)
+        train = bench_train_steps(hidden, 3, workdir, **train_shape)
+    grouping = bench_grouping(hidden, 2 if args.small else 3, timed_batches=8 if args.small else 20)
     tp = infer["throughput_b32_s128"]
     result = {
         "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps,
+        "train_step_shape": train_shape,
         "threads": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
         "infer_speedup_6L": tp["predictor_12L"] / tp["predictor_6L"],
         "infer_speedup_3L": tp["predictor_12L"] / tp["predictor_3L"],
@@ -213,7 +217,7 @@ def main():
     for n in (12, 6, 3):
         print(f"| {n} layers | {tp[f'eager_{n}L']:.3f} | {tp[f'predictor_{n}L']:.3f} | "
               f"{lat[f'eager_{n}L'] * 1000:.1f} ms | {lat[f'predictor_{n}L'] * 1000:.1f} ms |")
-    print("\n| training step (12 -> 6 layers, b32 s128) | seconds |\n|---|---|")
+    print(f"\n| training step (12 -> 6 layers, b{train_shape['batch']} s{train_shape['seq']}) | seconds |\n|---|---|")
     for k, v in train.items():
         print(f"| {k} | {v:.3f} |")
     print()
