@@ -345,6 +345,8 @@ def train_loop(ctx, state):
             if after_step(ctx, state, window, epoch):
                 window = []
     progress.close()
+    if ctx.visualdl is not None:
+        ctx.visualdl.close()
     results["finished"] = True
     results["train_seconds"] = round(results["train_seconds"], 2)
     if ctx.world.rank == 0:

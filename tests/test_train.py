@@ -194,3 +194,10 @@ def test_loss_scaling_wiring_gives_the_unscaled_step():
     (scaled, epoch_a), (plain, epoch_b) = one_step(scaler), one_step(None)
     assert scaler.calls == ["scale", "step", "update"] and epoch_a == epoch_b == 1
     np.testing.assert_allclose(scaled, plain, rtol=1e-5)
+
+
+def test_visualdl_scalars_are_written(sst2_dir, tiny_bert, tmp_path):
+    run_patient_kd.main(common_args(sst2_dir, tiny_bert, str(tmp_path / "out"), "--num_layers_of_student_model", "2",
+                                    "--max_steps", "10", "--logdir", str(tmp_path / "vdl")))
+    records = [f for f in os.listdir(tmp_path / "vdl") if "vdlrecords" in f]
+    assert records and os.path.getsize(tmp_path / "vdl" / records[0]) > 0
