@@ -5,6 +5,7 @@ import paddle
 from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
 
 from args import InputError
+from kd_loss import stack_cls, teacher_layers_for
 
 WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
 # Shapes the student borrows from the teacher; the pre-trained weights must have the same.
@@ -120,9 +121,42 @@ def count_parameters(model):
 @paddle.no_grad()
 def teacher_forward(teacher, batch, layers):
     """Teacher logits [batch, classes] and [CLS] states of `layers` [batch, len(layers), hidden]."""
-    from kd_loss import stack_cls
-
     out = teacher(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                   attention_mask=batch["attention_mask"], output_hidden_states=True, return_dict=True)
     cls = stack_cls(out.hidden_states, layers) if layers else None
     return out.logits, cls
+
+
+def build_models(args, num_classes):
+    """What a run needs: (tokenizer, frozen teacher or None, student, teacher layers matched by the PT loss).
+
+    The teacher is loaded for KD/PKD and for --student_init teacher; fine-tuning does not keep it.
+    """
+    teacher_path = args.teacher_finetuned_model_path
+    teacher = None
+    if teacher_path and (args.mode != "ft" or args.student_init == "teacher"):
+        teacher = load_teacher(teacher_path, num_classes)
+    if args.student_init == "teacher":
+        source = teacher.bert
+    else:
+        source = load_pretrained_bert(args.model_name_or_path)
+        if teacher is not None:
+            check_same_architecture(source.config, teacher.bert.config,
+                                    f"--model_name_or_path {args.model_name_or_path}",
+                                    f"--teacher_finetuned_model_path {teacher_path}")
+    config = student_config(source.config, args.num_layers_of_student_model, num_classes)
+    if teacher is not None and config.num_hidden_layers > teacher.bert.config.num_hidden_layers:
+        raise InputError(f"--num_layers_of_student_model {config.num_hidden_layers} is deeper than the "
+                         f"{teacher.bert.config.num_hidden_layers}-layer teacher")
+    student = build_student(config, source)
+    # The teacher's own vocabulary when it ships one: its ids are what the teacher was trained on.
+    if teacher is not None and os.path.isfile(os.path.join(teacher_path, "vocab.txt")):
+        tokenizer = load_tokenizer(teacher_path, "--teacher_finetuned_model_path")
+    else:
+        tokenizer = load_tokenizer(args.model_name_or_path, "--model_name_or_path")
+    if args.mode == "ft":
+        return tokenizer, None, student, []
+    layers = []
+    if args.mode == "pkd":
+        layers = teacher_layers_for(config.num_hidden_layers, teacher.bert.config.num_hidden_layers, args.strategy)
+    return tokenizer, teacher, student, layers

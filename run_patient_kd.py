@@ -28,7 +28,7 @@ import modeling  # noqa: E402
 import teacher_cache  # noqa: E402
 from args import InputError, parse_args  # noqa: E402
 import checkpoint  # noqa: E402
-from kd_loss import layer_pairs, pkd_loss, stack_cls  # noqa: E402
+from kd_loss import pkd_loss, stack_cls  # noqa: E402
 from metrics import main_metric_name, task_metrics  # noqa: E402
 
 logger = logging.getLogger("pkd")
@@ -63,41 +63,6 @@ def prepare_output_dir(path):
         os.remove(probe)
     except OSError as e:
         raise InputError(f"--output_dir {path}: not writable ({e.strerror})") from e
-
-
-def build_models(args, task):
-    """(tokenizer, teacher or None, student, teacher layers matched by the PT loss)."""
-    num_classes = len(task.labels)
-    teacher = None
-    if args.teacher_finetuned_model_path and (args.mode != "ft" or args.student_init == "teacher"):
-        teacher = modeling.load_teacher(args.teacher_finetuned_model_path, num_classes)
-    if args.student_init == "teacher":
-        source = teacher.bert
-        base_config = teacher.bert.config
-    else:
-        source = modeling.load_pretrained_bert(args.model_name_or_path)
-        base_config = source.config
-        if teacher is not None:
-            modeling.check_same_architecture(source.config, teacher.bert.config,
-                                             f"--model_name_or_path {args.model_name_or_path}",
-                                             f"--teacher_finetuned_model_path {args.teacher_finetuned_model_path}")
-    config = modeling.student_config(base_config, args.num_layers_of_student_model, num_classes)
-    if teacher is not None and config.num_hidden_layers > teacher.bert.config.num_hidden_layers:
-        raise InputError(f"--num_layers_of_student_model {config.num_hidden_layers} is deeper than the "
-                         f"{teacher.bert.config.num_hidden_layers}-layer teacher")
-    student = modeling.build_student(config, source)
-    del source
-    use_teacher_tokenizer = teacher is not None and os.path.isfile(
-        os.path.join(args.teacher_finetuned_model_path, "vocab.txt"))
-    tokenizer = modeling.load_tokenizer(args.teacher_finetuned_model_path, "--teacher_finetuned_model_path") \
-        if use_teacher_tokenizer else modeling.load_tokenizer(args.model_name_or_path, "--model_name_or_path")
-    if args.mode == "ft":
-        teacher = None  # only needed to initialise the student
-    layers = []
-    if args.mode == "pkd":
-        layers = [t for _, t in layer_pairs(config.num_hidden_layers, teacher.bert.config.num_hidden_layers,
-                                            args.strategy)]
-    return tokenizer, teacher, student, layers
 
 
 def build_optimizer(args, model, total_steps):
@@ -227,7 +192,7 @@ def do_train(args):
         raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
         dev_splits = ("holdout",)
         logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
-    tokenizer, teacher, student, teacher_layers = build_models(args, task)
+    tokenizer, teacher, student, teacher_layers = modeling.build_models(args, len(task.labels))
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
     logger.info("student: %d layers, %.1fM parameters", student.bert.config.num_hidden_layers,
                 modeling.count_parameters(student) / 1e6)
