@@ -177,6 +177,26 @@ class World:
         return (t / self.size).numpy().tolist()
 
 
+def load_data(args, task):
+    """(raw splits, names of the evaluation splits): dev, or a slice held out from train."""
+    raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
+    if not args.holdout_from_train:
+        return raw, task.dev_splits
+    raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
+    logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
+    return raw, ("holdout",)
+
+
+def make_loaders(args, raw, dev_splits, task, tokenizer):
+    """(tokenised train split, train loader, {split: eval loader})."""
+    encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
+    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
+                               args.gradient_accumulation_steps)
+    dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
+    logger.info("train %d examples, %s", len(encoded["train"]), ", ".join(f"{s} {len(encoded[s])}" for s in dev_splits))
+    return encoded["train"], loader, dev_loaders
+
+
 def do_train(args):
     world = World()
     task = data.get_task(args.task_name)
@@ -186,31 +206,20 @@ def do_train(args):
     set_seed(args.seed)
     logger.info("mode %s | task %s | %d process(es) | args %s", args.mode, task.name, world.size, vars(args))
 
-    raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
-    dev_splits = task.dev_splits
-    if args.holdout_from_train:
-        raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
-        dev_splits = ("holdout",)
-        logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
+    raw, dev_splits = load_data(args, task)
     tokenizer, teacher, student, teacher_layers = modeling.build_models(args, len(task.labels))
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
-    logger.info("student: %d layers, %.1fM parameters", student.bert.config.num_hidden_layers,
-                modeling.count_parameters(student) / 1e6)
-    if pairs:
-        logger.info("PKD-%s layer pairs [student, teacher] (1-based): %s", args.strategy, pairs)
+    logger.info("student: %d layers, %.1fM parameters%s", student.bert.config.num_hidden_layers,
+                modeling.count_parameters(student) / 1e6,
+                f"; PKD-{args.strategy} layer pairs [student, teacher] (1-based): {pairs}" if pairs else "")
+    train, loader, dev_loaders = make_loaders(args, raw, dev_splits, task, tokenizer)
 
-    encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
-    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
-                               args.gradient_accumulation_steps)
-    dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
-    logger.info("train %d examples, %s; %d steps (%d per epoch) of %d x %d x %d examples", len(encoded["train"]),
-                ", ".join(f"{s} {len(encoded[s])}" for s in dev_splits), total_steps, steps_per_epoch,
-                args.batch_size, world.size, args.gradient_accumulation_steps)
+    logger.info("%d steps (%d per epoch) of %d x %d x %d examples (batch x processes x accumulation)", total_steps,
+                steps_per_epoch, args.batch_size, world.size, args.gradient_accumulation_steps)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
-    teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, encoded["train"], tokenizer,
-                                                      world)
+    teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, train, tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
 
     state = checkpoint.resume_state(args.output_dir, run_config(args), student, optimizer, args.resume, logger)
