@@ -58,7 +58,7 @@ def set_seed(seed):
 def prepare_output_dir(path):
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".write_test")
+        probe = os.path.join(path, f".write_test.{os.getpid()}")  # one per process: ranks probe at once
         open(probe, "w").close()
         os.remove(probe)
     except OSError as e:
