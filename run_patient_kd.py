@@ -131,12 +131,13 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
     if args.no_teacher_cache:
         return (lambda batch: modeling.teacher_forward(teacher, batch, layers)), None
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
-    if world.rank == 0:
-        teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
-                                    encoded_train, loader, layers, logger.info)
+    def cached():
+        return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
+                                           encoded_train, loader, layers, logger.info)
+
+    outputs = cached() if world.rank == 0 else None
     world.barrier()  # the other ranks read what rank 0 wrote
-    return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
-                                       encoded_train, loader, layers, logger.info)
+    return outputs or cached()
 
 
 def new_results(args, task, student, pairs, total_steps, dev_splits):
@@ -338,11 +339,11 @@ def after_step(ctx, state, window, epoch):
         log_window(ctx, results, window, epoch, step)
         logged = True
     if step % args.eval_steps == 0 or last:
-        results["train_seconds"] += time.time() - ctx.tic
+        eval_start = time.time()
         if ctx.world.rank == 0:
             evaluate_and_keep_best(ctx, results, step, epoch)
             checkpoint.write_json(results, os.path.join(args.output_dir, "results.json"))
-        ctx.tic = time.time()
+        ctx.tic += time.time() - eval_start  # evaluation time counts neither as training nor in steps/s
     if step % args.save_steps == 0 or last:
         if ctx.world.rank == 0:
             checkpoint.save_checkpoint(args.output_dir, step, ctx.student, ctx.optimizer, state)
