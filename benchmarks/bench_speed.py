@@ -1,7 +1,7 @@
 """Speed of the students and of training, as ratios measured in one process.
 
-    python benchmarks/bench_speed.py            # BERT-base shape (hidden 768), ~5-10 minutes on 2 cores
-    python benchmarks/bench_speed.py --small    # hidden 384, under a minute
+    python benchmarks/bench_speed.py            # BERT-base shape (hidden 768), ~20 minutes on 2 cores
+    python benchmarks/bench_speed.py --small    # hidden 384, about two minutes
 
 Variants are interleaved (A B C A B C ...) so that drift of a shared machine hits all alike,
 and medians are reported. Writes benchmarks/results/speed.json (or --out) and prints a table:
@@ -182,7 +182,7 @@ def main():
     args = parser.parse_args()
     hidden = 384 if args.small else 768
     reps = args.reps or (3 if args.small else 5)
-    # --small: hidden 384, and shorter training-step and epoch samples, to finish in about a minute
+    # --small: hidden 384, and shorter training-step and epoch samples
     train_shape = dict(batch=16, seq=64) if args.small else dict(batch=32, seq=128)
     paddle.set_device("cpu")
     with tempfile.TemporaryDirectory() as workdir:
