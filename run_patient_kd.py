@@ -98,7 +98,7 @@ def predict(model, loader):
     """Logits [n, classes] and labels [n] over a whole split, in input order."""
     model.eval()
     logits, labels, idx = [], [], []
-    for batch in loader:
+    for batch in tqdm(loader, desc="eval", unit="batch", leave=False, disable=not sys.stderr.isatty()):
         logits.append(model(**model_inputs(batch)).numpy())
         labels.append(batch["labels"].numpy().reshape(-1))
         idx.append(batch["idx"].numpy().reshape(-1))
