@@ -5,6 +5,7 @@ local official files (`--data_dir`), so a local run reads exactly what a downloa
 Local files are checked first, row by row, so a malformed file is reported with its line
 instead of failing deep inside the builder.
 """
+import math
 import os
 from dataclasses import dataclass
 
@@ -224,7 +225,10 @@ class EpochBatchSampler(DistributedBatchSampler):
             yield part[self.local_rank * local:(self.local_rank + 1) * local].tolist()
 
     def __len__(self):
-        return len(self.micro_batches())
+        """Micro-batches per epoch: `accumulation` per full global batch, plus those of the ragged last one."""
+        micro = self.batch_size * self.nranks
+        full, rest = divmod(len(self.dataset), micro * self.accumulation)
+        return full * self.accumulation + math.ceil(rest / micro)
 
 
 class LengthSortedBatchSampler(BatchSampler):

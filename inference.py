@@ -46,13 +46,13 @@ def predict_logits(predictor, encoded, collate, batch_size=64):
 
     collate: the training collator (data.collator(tokenizer)), giving padded numpy arrays.
     """
-    order = np.argsort([-len(e["input_ids"]) for e in encoded], kind="stable")
-    out = np.zeros((len(encoded), 0), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    import data
+
+    chunks, logits = [], []
+    for chunk in data.LengthSortedBatchSampler(data.lengths_of(encoded), batch_size):
         batch = collate([{k: encoded[i][k] for k in ("input_ids", "token_type_ids")} for i in chunk])
-        logits = run_predictor(predictor, batch["input_ids"], batch["token_type_ids"])
-        if out.shape[1] == 0:
-            out = np.zeros((len(encoded), logits.shape[1]), dtype=np.float32)
-        out[chunk] = logits
+        logits.append(run_predictor(predictor, batch["input_ids"], batch["token_type_ids"]))
+        chunks.extend(chunk)
+    out = np.empty((len(encoded), logits[0].shape[1]), dtype=np.float32)
+    out[chunks] = np.concatenate(logits)
     return out

@@ -76,9 +76,7 @@ def build(folder, teacher, loader, num_examples, layers, log):
     del logits, cls
     with open(os.path.join(tmp, "meta.json"), "w") as f:
         json.dump({"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}, f)
-    if os.path.isdir(folder):
-        shutil.rmtree(folder)
-    os.rename(tmp, folder)
+    checkpoint.replace_dir(tmp, folder)
 
 
 def load_or_build(cache_dir, teacher_dir, teacher, encoded, loader, layers, log):

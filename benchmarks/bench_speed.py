@@ -96,8 +96,6 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128):
     student.train()
     optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=student.parameters())
     ids, types = random_ids(batch, seq, seed=3)
-    encoded = [{"input_ids": list(i), "token_type_ids": list(t), "idx": k, "labels": k % 2}
-               for k, (i, t) in enumerate(zip(ids, types))]
     layers = teacher_layers_for(6, 12, "skip")
     tensors = {"input_ids": paddle.to_tensor(ids), "token_type_ids": paddle.to_tensor(types),
                "attention_mask": paddle.ones_like(paddle.to_tensor(ids)),
@@ -120,7 +118,6 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128):
             loss.item()
         return run
 
-    del encoded
     return interleaved({"ft": step(0.0, 0.0, None), "kd_live": step(0.7, 0.0, live), "kd_cached": step(0.7, 0.0, cache),
                         "pkd_live": step(0.7, 500.0, live), "pkd_cached": step(0.7, 500.0, cache)}, reps)
 
