@@ -43,6 +43,8 @@ def build_parser():
     p.add_argument("--output_dir", default="output")
     p.add_argument("--holdout_from_train", type=int, default=0, metavar="N",
                    help="evaluate on N examples held out from train instead of dev (for choosing hyper-parameters)")
+    p.add_argument("--max_train_examples", type=int, default=0, metavar="N",
+                   help="train on N examples drawn at random from train (the same N for every --seed); 0: all")
 
     p.add_argument("--num_layers_of_student_model", type=int, default=6)
     p.add_argument("--student_init", choices=("pretrained", "teacher"), default="pretrained",
@@ -103,6 +105,9 @@ def check_args(args):
     for name in positive:
         if getattr(args, name) <= 0:
             raise InputError(f"--{name} must be > 0, got {getattr(args, name)}")
+    for name in ("holdout_from_train", "max_train_examples"):
+        if getattr(args, name) < 0:
+            raise InputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.num_train_epochs <= 0 and args.max_steps <= 0:
         raise InputError("--num_train_epochs must be > 0 (or give --max_steps)")
     if not 0.0 <= args.warmup_proportion <= 1.0:

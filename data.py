@@ -138,6 +138,14 @@ def hold_out(train, n, seed=0):
     return [train[i] for i in range(len(train)) if i not in held], [train[i] for i in sorted(held)]
 
 
+def subsample(train, n, seed=0):
+    """n examples of train at random, in their file order; a fixed seed, so every run sees the same ones."""
+    if n >= len(train):
+        raise InputError(f"--max_train_examples {n}: train has only {len(train)} examples (0 uses them all)")
+    picked = np.random.RandomState(seed).permutation(len(train))[:n]
+    return [train[i] for i in sorted(picked.tolist())]
+
+
 def encode(task, tokenizer, max_seq_length):
     """A function: raw example -> input_ids, token_type_ids, labels, plus its position `idx`."""
 

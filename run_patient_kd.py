@@ -181,11 +181,14 @@ class World:
 def load_data(args, task):
     """(raw splits, names of the evaluation splits): dev, or a slice held out from train."""
     raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
-    if not args.holdout_from_train:
-        return raw, task.dev_splits
-    raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
-    logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
-    return raw, ("holdout",)
+    dev_splits = task.dev_splits
+    if args.holdout_from_train:
+        raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
+        dev_splits = ("holdout",)
+        logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
+    if args.max_train_examples:
+        raw["train"] = data.subsample(raw["train"], args.max_train_examples)
+    return raw, dev_splits
 
 
 def make_loaders(args, raw, dev_splits, task, tokenizer):
@@ -246,7 +249,7 @@ RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_mode
                       "num_layers_of_student_model", "student_init", "alpha", "T", "beta", "strategy",
                       "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "max_seq_length",
                       "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
-                      "group_by_length", "holdout_from_train", "seed")
+                      "group_by_length", "holdout_from_train", "max_train_examples", "seed")
 
 
 def run_config(args):

@@ -1,7 +1,7 @@
 """Collect many runs' results.json into the reference README's table: Model | metric, mean ± std over seeds.
 
     python scripts/collect_results.py runs/            # every results.json below runs/
-    python scripts/collect_results.py runs/*/pkd_* --out table.md --json table.json
+    python scripts/collect_results.py runs/*/pkd_* --out table.md --json table.json --runs_json runs.json
 
 Runs that differ only in --seed are one row. A run still in progress is counted with its best so far
 and marked in the n column.
@@ -26,6 +26,18 @@ def find_results(paths):
         else:
             files += glob.glob(os.path.join(path, "**", "results.json"), recursive=True)
     return sorted(set(files))
+
+
+def run_record(path, r):
+    """One run, flat: what it was (mode, weights, seed) and what it reached (best and last dev metric)."""
+    last = r["history"][-1] if r.get("history") else {}
+    metric = r.get("best_metric_name", "acc")
+    return {"run": os.path.dirname(path), "task": r["task"], "layers": r.get("num_student_layers"),
+            "mode": r["mode"], "strategy": r.get("strategy"), "seed": r.get("seed"), "alpha": r["alpha"],
+            "T": r["T"], "beta": r["beta"], "layer_pairs": r.get("layer_pairs"), "metric": metric,
+            "best": r.get("best_metric"), "best_step": r.get("best_step"), "last": last.get(metric),
+            "last_step": last.get("step"), "train_seconds": r.get("train_seconds"),
+            "finished": r.get("finished", False), "eval_on": r.get("eval_on") or ["dev"]}
 
 
 def row_key(r):
@@ -83,8 +95,10 @@ def main():
     parser.add_argument("paths", nargs="+", help="run folders, folders above them, or results.json files")
     parser.add_argument("--out", help="also write the markdown table here")
     parser.add_argument("--json", help="also write the rows (values, runs) here")
+    parser.add_argument("--runs_json", help="also write one record per run here (best and last metric, seconds)")
     args = parser.parse_args()
-    rows = collect(find_results(args.paths))
+    files = find_results(args.paths)
+    rows = collect(files)
     text = table(rows)
     print(text)
     if args.out:
@@ -92,6 +106,9 @@ def main():
     if args.json:
         json.dump([{"model": model_label(k), "key": list(k), **v} for k, v in rows.items()],
                   open(args.json, "w", encoding="utf-8"), indent=2)
+    if args.runs_json:
+        records = [run_record(f, json.load(open(f, encoding="utf-8"))) for f in files]
+        json.dump(records, open(args.runs_json, "w", encoding="utf-8"), indent=1)
 
 
 if __name__ == "__main__":

@@ -202,3 +202,14 @@ def test_eval_batches_are_sorted_and_cover_every_example_once():
     lengths = [5, 9, 2, 9, 7]
     batches = list(data.LengthSortedBatchSampler(lengths, 2))
     assert batches == [[1, 3], [4, 0], [2]]
+
+
+def test_subsample_is_the_same_random_subset_every_time():
+    train = [{"sentence": f"s{i}", "label": str(i % 2)} for i in range(100)]
+    first, again = data.subsample(train, 30), data.subsample(train, 30)
+    assert first == again and len(first) == 30
+    positions = [train.index(e) for e in first]
+    assert positions == sorted(positions) and len(set(positions)) == 30
+    assert positions != list(range(30))  # drawn at random, not the head of the file
+    with pytest.raises(InputError, match="--max_train_examples 100"):
+        data.subsample(train, 100)

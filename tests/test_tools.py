@@ -36,6 +36,13 @@ def test_collect_results_groups_seeds(tmp_path):
     assert lines[4] == "| BERT3-PKD-skip (α 0.7, T 10, β 500) | 0.8200 ± 0.0141 | 2 |"
 
 
+def test_run_records_give_best_and_last(tmp_path):
+    path = os.path.join(fake_run(tmp_path / "kd3", "kd", 3, 0.85, steps=(100, 200, 300)), "results.json")
+    record = collect_results.run_record(path, json.load(open(path)))
+    assert (record["mode"], record["seed"], record["alpha"], record["best"]) == ("kd", 3, 0.7, 0.85)
+    assert (record["last"], record["last_step"]) == (0.85, 300)
+
+
 def test_plot_curves_writes_a_png(tmp_path):
     runs = [fake_run(tmp_path / f"r{i}", "kd", i, 0.8 + i / 100) for i in range(3)]
     out = plot_curves.plot(runs, ["kd", "kd", "other"], str(tmp_path / "c.png"))

@@ -102,6 +102,8 @@ def run_cli_error(capsys, argv):
     (["--beta", "10"], "needs --teacher_finetuned_model_path"),
     (["--strategy", "middle"], "--strategy"),
     (["--batch_size", "0"], "--batch_size"),
+    (["--max_train_examples", "-5"], "--max_train_examples"),
+    (["--max_train_examples", "100000"], "--max_train_examples 100000: train has only"),
 ])
 def test_bad_flags(capsys, sst2_dir, tiny_bert, tmp_path, extra, message):
     assert message in run_cli_error(capsys, common_args(sst2_dir, tiny_bert, str(tmp_path), *extra))

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# FT vs KD vs PKD on the real SST-2 with a real pre-trained BERT-architecture model, sized for a
+# 2-core CPU (about 2 hours). One command, resumable: finished runs are skipped, a stopped run
+# resumes from its last checkpoint.
+#
+#   bash scripts/reproduce_sst2_cpu.sh
+#
+# 1. fetch and convert all-MiniLM-L6-v2 (6 layers, hidden 384) unless MODEL exists;
+# 2. fine-tune it on SST-2 train: the 6-layer teacher;
+# 3. choose alpha/T (KD) then beta (PKD-skip) on HOLDOUT examples held out from train, never on dev;
+# 4. 3-layer students (first 3 layers of the pre-trained MiniLM): FT, KD, PKD-skip {2,4}, PKD-last
+#    {4,5}, one run per seed in SEEDS, each STUDENT_STEPS steps on the same TRAIN_EXAMPLES subset;
+# 5. re-run one configuration with the same seed (reproducibility);
+# 6. write RESULTS/sst2_minilm.{md,json,png}: table, one record per run, dev accuracy against step.
+#
+# Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), TRAIN_EXAMPLES (32000),
+# HOLDOUT (2000), TEACHER_STEPS (1500), STUDENT_STEPS (800), SWEEP_STEPS (400).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+OUT="${OUT:-runs/sst2_minilm}"
+DATA_DIR="${DATA_DIR:-$ROOT/../shared/data/glue/SST-2}"
+MODEL="${MODEL:-models/minilm-l6}"
+RESULTS="${RESULTS:-benchmarks/results}"
+SEEDS="${SEEDS:-1 2 3}"
+TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-32000}" HOLDOUT="${HOLDOUT:-2000}"
+TEACHER_STEPS="${TEACHER_STEPS:-1500}" STUDENT_STEPS="${STUDENT_STEPS:-800}" SWEEP_STEPS="${SWEEP_STEPS:-400}"
+mkdir -p "$OUT/logs" "$RESULTS"
+
+[ -f "$MODEL/model_state.pdparams" ] || bash scripts/get_minilm.sh "$MODEL"
+
+COMMON=(--task_name SST-2 --data_dir "$DATA_DIR" --model_name_or_path "$MODEL" --max_seq_length 64
+        --batch_size 32 --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
+
+finished() { [ -f "$1/results.json" ] && grep -q '"finished": true' "$1/results.json"; }
+
+run() {  # run NAME FLAGS...: one run_patient_kd.py run in $OUT/NAME, skipped when finished
+    local name="$1"
+    shift
+    if finished "$OUT/$name"; then
+        echo "skip $name (finished)"
+        return
+    fi
+    echo "$(date +%T) run $name"
+    mkdir -p "$(dirname "$OUT/logs/$name")"
+    python run_patient_kd.py "${COMMON[@]}" --output_dir "$OUT/$name" "$@" > "$OUT/logs/$name.log" 2>&1 \
+        || { echo "error: run $name failed, see $OUT/logs/$name.log" >&2; exit 1; }
+    python -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'  best {r[\"best_metric\"]:.4f} at step {r[\"best_step\"]}, {r[\"train_seconds\"]:.0f} s')" \
+        "$OUT/$name/results.json"
+}
+
+best_of() {  # best_of KEYS RUN...: the KEYS (e.g. "alpha T") of the run with the best held-out metric
+    python - "$@" <<'EOF'
+import json, sys
+keys, runs = sys.argv[1].split(), sys.argv[2:]
+results = [json.load(open(f"{run}/results.json")) for run in runs]
+best = max(results, key=lambda r: r["best_metric"])  # ties: the first listed
+print(" ".join(f"{best[k]:g}" for k in keys))
+EOF
+}
+
+run teacher --num_layers_of_student_model 6 --max_steps "$TEACHER_STEPS" --eval_steps 250 --save_steps 250 \
+    --alpha 0 --beta 0
+STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/teacher/best_model"
+         --max_train_examples "$TRAIN_EXAMPLES" --max_steps "$STUDENT_STEPS" --eval_steps 100 --save_steps 400)
+SWEEP=("${STUDENT[@]}" --holdout_from_train "$HOLDOUT" --max_steps "$SWEEP_STEPS" --seed 0)
+
+sweep_kd=()
+for alpha in 0.5 0.9; do
+    for T in 5 10; do
+        run "sweep/kd_a${alpha}_T${T}" "${SWEEP[@]}" --alpha "$alpha" --T "$T" --beta 0
+        sweep_kd+=("$OUT/sweep/kd_a${alpha}_T${T}")
+    done
+done
+read -r ALPHA T <<< "$(best_of "alpha T" "${sweep_kd[@]}")"
+sweep_pkd=()
+for beta in 100 1000 10000; do
+    run "sweep/pkd_skip_b${beta}" "${SWEEP[@]}" --alpha "$ALPHA" --T "$T" --beta "$beta" --strategy skip
+    sweep_pkd+=("$OUT/sweep/pkd_skip_b${beta}")
+done
+BETA="$(best_of beta "${sweep_pkd[@]}")"
+echo "chosen on $HOLDOUT held-out train examples: alpha $ALPHA, T $T, beta $BETA"
+
+final_runs=()
+for seed in $SEEDS; do
+    run "final/ft_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha 0 --beta 0
+    run "final/kd_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
+    for strategy in skip last; do
+        run "final/pkd_${strategy}_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" \
+            --beta "$BETA" --strategy "$strategy"
+    done
+    final_runs+=("$OUT/final/ft_seed$seed" "$OUT/final/kd_seed$seed" "$OUT/final/pkd_skip_seed$seed"
+                 "$OUT/final/pkd_last_seed$seed")
+done
+first_seed="${SEEDS%% *}"
+run "repro/pkd_skip_seed$first_seed" "${STUDENT[@]}" --seed "$first_seed" --alpha "$ALPHA" --T "$T" \
+    --beta "$BETA" --strategy skip
+
+python scripts/collect_results.py "$OUT/teacher" "$OUT/final" --out "$RESULTS/sst2_minilm.md"
+python scripts/collect_results.py "$OUT" --runs_json "$RESULTS/sst2_minilm.json" > /dev/null
+labels=()
+for run_dir in "${final_runs[@]}"; do
+    name="$(basename "$run_dir")"
+    labels+=("${name%_seed*}")
+done
+python scripts/plot_curves.py "${final_runs[@]}" --labels "${labels[@]}" --out "$RESULTS/sst2_minilm.png" \
+    --title "SST-2 dev, 3-layer MiniLM students (mean ± std over seeds $SEEDS)"
+echo "wrote $RESULTS/sst2_minilm.md, .json and .png"
