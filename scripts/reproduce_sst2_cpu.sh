@@ -98,6 +98,15 @@ run "repro/pkd_skip_seed$first_seed" "${STUDENT[@]}" --seed "$first_seed" --alph
     --beta "$BETA" --strategy skip
 
 python scripts/collect_results.py "$OUT/teacher" "$OUT/final" --out "$RESULTS/sst2_minilm.md"
+python - "$OUT/final/pkd_skip_seed$first_seed" "$OUT/repro/pkd_skip_seed$first_seed" <<'PY' \
+    | tee -a "$RESULTS/sst2_minilm.md"
+import json, sys
+a, b = (json.load(open(f"{run}/results.json")) for run in sys.argv[1:])
+worst = max(abs(x["acc"] - y["acc"]) for x, y in zip(a["history"], b["history"]))
+print(f"Same configuration and seed run twice ({sys.argv[1]}, {sys.argv[2]}): best dev acc "
+      f"{a['best_metric']:.4f} and {b['best_metric']:.4f}; largest difference at any of the "
+      f"{len(a['history'])} evaluations: {100 * worst:.2f} points.")
+PY
 python scripts/collect_results.py "$OUT" --runs_json "$RESULTS/sst2_minilm.json" > /dev/null
 labels=()
 for run_dir in "${final_runs[@]}"; do
