@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny BERT, a tiny synthetic task and a fine-tuned tiny teacher, made here."""
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -9,6 +11,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 # Teacher caches of the tests go to a throwaway folder, never the user's ~/.cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pkd-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 import pytest  # noqa: E402
 
