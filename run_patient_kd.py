@@ -120,7 +120,7 @@ def evaluate(model, dev_loaders, task):
 
 
 def format_parts(loss, parts):
-    shown = " ".join(f"{k} {v:.4f}" for k, v in parts.items() if v is not None)
+    shown = " ".join(f"{k} {v:.4g}" for k, v in parts.items() if v is not None)
     return f"loss {loss:.4f} ({shown})"
 
 
