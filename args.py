@@ -44,7 +44,7 @@ def build_parser():
     p.add_argument("--holdout_from_train", type=int, default=0, metavar="N",
                    help="evaluate on N examples held out from train instead of dev (for choosing hyper-parameters)")
     p.add_argument("--max_train_examples", type=int, default=0, metavar="N",
-                   help="train on N examples drawn at random from train (the same N for every --seed); 0: all")
+                   help="train on N examples drawn at random from train (the same examples for every --seed); 0: all")
 
     p.add_argument("--num_layers_of_student_model", type=int, default=6)
     p.add_argument("--student_init", choices=("pretrained", "teacher"), default="pretrained",

@@ -179,7 +179,8 @@ class World:
 
 
 def load_data(args, task):
-    """(raw splits, names of the evaluation splits): dev, or a slice held out from train."""
+    """(raw splits, names of the evaluation splits): dev, or a slice held out from train; train optionally
+    cut to a fixed random subset."""
     raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
     dev_splits = task.dev_splits
     if args.holdout_from_train:
