@@ -1,6 +1,6 @@
 """Speed of the students and of training, as ratios measured in one process.
 
-    python benchmarks/bench_speed.py            # BERT-base shape (hidden 768), ~20 minutes on 2 cores
+    python benchmarks/bench_speed.py            # BERT-base shape (hidden 768), ~13 minutes on 2 cores
     python benchmarks/bench_speed.py --small    # hidden 384, smaller samples, under a minute
 
 Variants are interleaved (A B C A B C ...) so that drift of a shared machine hits all alike,
