@@ -128,22 +128,25 @@ def _by_split(splits, loaded):
     return dict(zip(splits, loaded)) if len(splits) > 1 else {splits[0]: loaded}
 
 
+def split_at_random(train, n, seed=0):
+    """(rest, picked): n examples of train drawn at random with a fixed seed; both keep file order."""
+    picked = set(np.random.RandomState(seed).permutation(len(train))[:n].tolist())
+    return [train[i] for i in range(len(train)) if i not in picked], [train[i] for i in sorted(picked)]
+
+
 def hold_out(train, n, seed=0):
     """(rest, held_out): n examples taken from train at random (fixed seed), to choose hyper-parameters on
     without touching the dev set that is reported."""
     if not 0 < n < len(train):
         raise InputError(f"--holdout_from_train {n}: must be between 1 and {len(train) - 1} (train has {len(train)})")
-    picked = np.random.RandomState(seed).permutation(len(train))
-    held = set(picked[:n].tolist())
-    return [train[i] for i in range(len(train)) if i not in held], [train[i] for i in sorted(held)]
+    return split_at_random(train, n, seed)
 
 
 def subsample(train, n, seed=0):
     """n examples of train at random, in their file order; a fixed seed, so every run sees the same ones."""
     if n >= len(train):
         raise InputError(f"--max_train_examples {n}: train has only {len(train)} examples (0 uses them all)")
-    picked = np.random.RandomState(seed).permutation(len(train))[:n]
-    return [train[i] for i in sorted(picked.tolist())]
+    return split_at_random(train, n, seed)[1]
 
 
 def encode(task, tokenizer, max_seq_length):

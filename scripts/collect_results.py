@@ -37,12 +37,17 @@ def run_record(path, r):
             "T": r["T"], "beta": r["beta"], "layer_pairs": r.get("layer_pairs"), "metric": metric,
             "best": r.get("best_metric"), "best_step": r.get("best_step"), "last": last.get(metric),
             "last_step": last.get("step"), "train_seconds": r.get("train_seconds"),
-            "finished": r.get("finished", False), "eval_on": r.get("eval_on") or ["dev"]}
+            "finished": r.get("finished", False), "eval_on": eval_on(r)}
+
+
+def eval_on(r):
+    """The evaluation splits of a run (results.json files older than the field were evaluated on dev)."""
+    return r.get("eval_on") or ["dev"]
 
 
 def row_key(r):
     return (r["task"], r.get("num_student_layers"), r["mode"], r.get("strategy"), r["alpha"], r["T"], r["beta"],
-            tuple(r.get("eval_on") or ["dev"]))
+            tuple(eval_on(r)))
 
 
 def model_label(key, teacher_layers=None):
