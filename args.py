@@ -18,11 +18,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_device():
-    import paddle
+    import paddle_compat
 
-    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
-        return "gpu"
-    return "cpu"
+    return "gpu" if paddle_compat.visible_gpus() > 0 else "cpu"
+
+
+def check_device(device):
+    """--device gpu on a CPU-only Paddle or without a visible GPU: InputError saying what to install or use."""
+    if device == "gpu":
+        import paddle_compat
+
+        problem = paddle_compat.gpu_unusable()
+        if problem:
+            raise InputError(problem)
 
 
 def default_cache_dir():
@@ -140,4 +148,9 @@ def parse_args(argv=None):
         check_args(args)
     except InputError as e:
         parser.error(str(e))
+    try:
+        check_device(args.device)
+    except InputError as e:  # not a typo in the command line: no "see --help"
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(2)
     return args

@@ -3,14 +3,15 @@
 The teacher is fine-tuned with the same script: FT mode with a student as deep as the
 pre-trained model (see scripts/finetune_teacher.sh).
 """
-import os
+import cpu_env
 
-# Before paddle is imported: it pins OpenMP to 1 thread when this is unset (1.5x slower on CPU).
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+# Before paddle is imported: threads and the MKL code path (see cpu_env.py).
+CPU_MATH = cpu_env.configure()
 
 import contextlib  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -25,6 +26,7 @@ from tqdm import tqdm  # noqa: E402
 
 import data  # noqa: E402
 import modeling  # noqa: E402
+import paddle_compat  # noqa: E402
 import teacher_cache  # noqa: E402
 from args import InputError, parse_args  # noqa: E402
 import checkpoint  # noqa: E402
@@ -209,7 +211,11 @@ def do_train(args):
     setup_logging(args.output_dir if world.rank == 0 else None)
     paddle.set_device(world.device(args.device))
     set_seed(args.seed)
-    logger.info("mode %s | task %s | %d process(es) | args %s", args.mode, task.name, world.size, vars(args))
+    logger.info("mode %s | task %s | %d process(es) | %s | %s", args.mode, task.name, world.size,
+                paddle_compat.build_name(), CPU_MATH if args.device == "cpu" else f"device {args.device}")
+    for line in paddle_compat.gpu_arch_warnings() if args.device == "gpu" else ():
+        logger.warning(line)
+    logger.info("args %s", vars(args))
 
     raw, dev_splits = load_data(args, task)
     tokenizer, teacher, student, teacher_layers = modeling.build_models(args, len(task.labels))

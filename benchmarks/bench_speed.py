@@ -21,7 +21,9 @@ from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+import cpu_env  # noqa: E402
+
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402

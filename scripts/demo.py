@@ -16,7 +16,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+import cpu_env  # noqa: E402
+
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
 
 import run_patient_kd  # noqa: E402
 from demo_assets import write_sst2_layout, write_tiny_bert  # noqa: E402

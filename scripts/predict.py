@@ -14,7 +14,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+import cpu_env  # noqa: E402
+
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
 
 import data  # noqa: E402
 import inference  # noqa: E402
@@ -58,9 +60,7 @@ def main(argv=None):
     task = data.get_task(args.task_name)
     split = args.split or ("test_matched" if task.name == "mnli" else "test")
     try:
-        for name in (inference.MODEL_FILE, inference.PARAMS_FILE):
-            if not os.path.isfile(os.path.join(args.model_dir, name)):
-                raise InputError(f"--model_dir {args.model_dir}: no {name} (export it with scripts/export_model.py)")
+        inference.program_file(args.model_dir)
         tokenizer = modeling.load_tokenizer(args.model_dir, "--model_dir")
         raw = data.load_file(task, split, args.input) if args.input else stdin_examples(task, sys.stdin)
     except InputError as e:

@@ -14,11 +14,12 @@
 # 6. write RESULTS/sst2_minilm.{md,json,png}: table, one record per run, dev accuracy against step.
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), TRAIN_EXAMPLES (32000),
-# HOLDOUT (2000), TEACHER_STEPS (1500), STUDENT_STEPS (800), SWEEP_STEPS (400).
+# HOLDOUT (2000), TEACHER_STEPS (1500), STUDENT_STEPS (800), SWEEP_STEPS (400); ALPHA, T and BETA
+# together skip step 3 (e.g. the values an earlier run of this script chose: 0.5, 10, 100).
+# The Python environment is set up as by scripts/setup_env.sh (REQUIREMENTS, PYTHON, VENV).
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+source "$(dirname "$0")/setup_env.sh"
+ROOT="$(pwd)"
 OUT="${OUT:-runs/sst2_minilm}"
 DATA_DIR="${DATA_DIR:-$ROOT/../shared/data/glue/SST-2}"
 MODEL="${MODEL:-models/minilm-l6}"
@@ -66,6 +67,9 @@ STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/te
          --max_train_examples "$TRAIN_EXAMPLES" --max_steps "$STUDENT_STEPS" --eval_steps 100 --save_steps 400)
 SWEEP=("${STUDENT[@]}" --holdout_from_train "$HOLDOUT" --max_steps "$SWEEP_STEPS" --seed 0)
 
+if [ -n "${ALPHA:-}" ] && [ -n "${T:-}" ] && [ -n "${BETA:-}" ]; then
+    echo "given: alpha $ALPHA, T $T, beta $BETA (no sweep)"
+else
 sweep_kd=()
 for alpha in 0.5 0.9; do
     for T in 5 10; do
@@ -81,6 +85,7 @@ for beta in 100 1000 10000; do
 done
 BETA="$(best_of beta "${sweep_pkd[@]}")"
 echo "chosen on $HOLDOUT held-out train examples: alpha $ALPHA, T $T, beta $BETA"
+fi
 
 final_runs=()
 for seed in $SEEDS; do

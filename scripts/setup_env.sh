@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned requirements once; sourced by run_demo.sh and run_tests.sh.
-# PYTHON=python3.11 by default (the pins are for Python 3.11); VENV=.venv.
+# Creates a virtualenv with a pinned stack once; sourced by the scripts that run the project's Python.
+#   REQUIREMENTS=requirements.txt (default: Paddle 3.x, Python 3.11-3.13)
+#              | requirements-paddle2.6.txt (Paddle 2.6.2, Python 3.11-3.12)
+#   PYTHON=python3.11 by default (any supported interpreter: PYTHON=python3.13)
+#   VENV=.venv by default; one venv holds one stack: use another VENV for another stack or Python.
+# The requirements files are complete locks, installed with --no-deps (see requirements.txt).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
-STAMP="$VENV/.requirements.$(sha1sum "$ROOT/requirements.txt" | cut -c1-12)"
+REQUIREMENTS="${REQUIREMENTS:-requirements.txt}"
+case "$REQUIREMENTS" in /*) ;; *) REQUIREMENTS="$ROOT/$REQUIREMENTS" ;; esac
+if [ ! -f "$REQUIREMENTS" ]; then
+    echo "error: REQUIREMENTS=$REQUIREMENTS: no such file" >&2
+    exit 2
+fi
+if ! PY_VERSION="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; then
+    echo "error: PYTHON=$PYTHON: not a Python interpreter" >&2
+    exit 2
+fi
+STAMP="$VENV/.stack.py$PY_VERSION.$(cat "$REQUIREMENTS" | sha1sum | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
-    echo "setting up $VENV with $("$PYTHON" --version) (about a minute)..."
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+    if [ -d "$VENV" ] && ! ls "$VENV"/.stack.py"$PY_VERSION".* > /dev/null 2>&1; then
+        rm -rf "$VENV"  # another Python's venv, or an older layout: start afresh
+    fi
+    echo "setting up $VENV: Python $PY_VERSION, $(basename "$REQUIREMENTS") (a minute or two)..."
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$REQUIREMENTS"
+    rm -f "$VENV"/.stack.*
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -8,7 +8,9 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+import cpu_env  # noqa: E402
+
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
 # Teacher caches of the tests go to a throwaway folder, never the user's ~/.cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pkd-test-cache-")
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
