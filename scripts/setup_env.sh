@@ -4,6 +4,8 @@
 #              | requirements-paddle2.6.txt (Paddle 2.6.2, Python 3.11-3.12)
 #   PYTHON=python3.11 by default (any supported interpreter: PYTHON=python3.13)
 #   VENV=.venv by default; one venv holds one stack: use another VENV for another stack or Python.
+#   PADDLE_GPU=cu118 | cu126 | cu129: Paddle's GPU build for that CUDA instead of the CPU wheel (from
+#              Paddle's package index for 3.x; the legacy 2.6.2 GPU wheel is PyPI's, cu118 only).
 # The requirements files are complete locks, installed with --no-deps (see requirements.txt).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +21,7 @@ if ! PY_VERSION="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2
     echo "error: PYTHON=$PYTHON: not a Python interpreter" >&2
     exit 2
 fi
-STAMP="$VENV/.stack.py$PY_VERSION.$(cat "$REQUIREMENTS" | sha1sum | cut -c1-12)"
+STAMP="$VENV/.stack.py$PY_VERSION.$( (cat "$REQUIREMENTS"; echo "${PADDLE_GPU:-cpu}") | sha1sum | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
     if [ -d "$VENV" ] && ! ls "$VENV"/.stack.py"$PY_VERSION".* > /dev/null 2>&1; then
         rm -rf "$VENV"  # another Python's venv, or an older layout: start afresh
@@ -27,6 +29,18 @@ if [ ! -f "$STAMP" ]; then
     echo "setting up $VENV: Python $PY_VERSION, $(basename "$REQUIREMENTS") (a minute or two)..."
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$REQUIREMENTS"
+    if [ -n "${PADDLE_GPU:-}" ]; then
+        PADDLE_VERSION="$(sed -n 's/^paddlepaddle==//p' "$REQUIREMENTS")"
+        case "$PADDLE_GPU:$PADDLE_VERSION" in
+            cu118:2.*) INDEX=() ;;
+            cu118:3.* | cu126:3.* | cu129:3.*)
+                INDEX=(--extra-index-url "https://www.paddlepaddle.org.cn/packages/stable/$PADDLE_GPU/") ;;
+            *) echo "error: PADDLE_GPU=$PADDLE_GPU: no such build of paddlepaddle $PADDLE_VERSION" \
+                    "(3.x: cu118, cu126, cu129; 2.6: cu118)" >&2; exit 2 ;;
+        esac
+        "$VENV/bin/pip" uninstall -q -y paddlepaddle
+        "$VENV/bin/pip" install -q --disable-pip-version-check "paddlepaddle-gpu==$PADDLE_VERSION" "${INDEX[@]}"
+    fi
     rm -f "$VENV"/.stack.*
     touch "$STAMP"
 fi

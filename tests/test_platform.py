@@ -1,0 +1,129 @@
+"""The running stack: exported program formats, GPU checks, and the CPU math environment (cpu_env)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cpu_env
+import inference
+import paddle_compat
+from args import InputError
+from conftest import ROOT, common_args
+
+
+def test_export_writes_the_running_paddles_format_and_says_so(tiny_bert, tmp_path):
+    import modeling
+
+    inference.export(modeling.load_classifier(tiny_bert, "x"), str(tmp_path))
+    info = json.load(open(tmp_path / inference.EXPORT_INFO))
+    assert info["engine"] == "paddle" and info["paddle"] == paddle_compat.VERSION
+    assert os.path.isfile(tmp_path / paddle_compat.PROGRAM_FILES[info["program"]])
+    assert info["program"] in paddle_compat.READABLE_PROGRAMS
+    assert inference.program_file(str(tmp_path)) == (
+        info["program"], os.path.join(str(tmp_path), paddle_compat.PROGRAM_FILES[info["program"]]))
+
+
+def test_a_program_this_paddle_cannot_load_is_refused_in_one_line(tmp_path, monkeypatch):
+    (tmp_path / "inference.json").write_text("{}")
+    (tmp_path / inference.PARAMS_FILE).write_bytes(b"")
+    monkeypatch.setattr(paddle_compat, "READABLE_PROGRAMS", ("legacy",))  # as on Paddle 2.6
+    with pytest.raises(InputError) as e:
+        inference.program_file(str(tmp_path))
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path) in msg and paddle_compat.VERSION in msg and "inference.json" in msg
+
+
+def test_an_empty_folder_is_no_export(tmp_path):
+    with pytest.raises(InputError, match="no exported model"):
+        inference.program_file(str(tmp_path))
+
+
+def test_gpu_kernels_run_on_same_major_newer_minor_only():
+    cu118 = [60, 61, 70, 75, 80, 86]
+    assert paddle_compat.runs_on((8, 9), cu118)  # Ada on Ampere kernels
+    assert paddle_compat.runs_on((7, 0), cu118)
+    assert not paddle_compat.runs_on((9, 0), cu118)  # Hopper
+    assert not paddle_compat.runs_on((12, 0), cu118 + [90])  # Blackwell
+    assert not paddle_compat.runs_on((8, 0), [86])
+
+
+@pytest.mark.skipif(paddle_compat.has_cuda(), reason="this Paddle has CUDA")
+def test_device_gpu_on_a_cpu_build_is_one_line(sst2_dir, tiny_bert, tmp_path):
+    cmd = [sys.executable, os.path.join(ROOT, "run_patient_kd.py"),
+           *common_args(sst2_dir, tiny_bert, str(tmp_path / "out"))[:-2], "--device", "gpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: --device gpu: this Paddle has no CUDA support (installed: paddlepaddle {paddle_compat.VERSION}, "
+        "CPU); install the GPU build (see README) or use --device cpu")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_cpuinfo_is_read_from_the_first_processor(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx avx2 avx512f\n\n"
+                    "processor\t: 1\nvendor_id\t: Other\nflags\t\t: fpu\n")
+    assert cpu_env.cpu_vendor_and_flags(str(info)) == ("AuthenticAMD", {"fpu", "avx", "avx2", "avx512f"})
+    assert cpu_env.cpu_vendor_and_flags(str(tmp_path / "missing")) == ("", set())
+
+
+def test_mkl_avx2_path_only_on_amd_with_avx2_and_never_over_the_user():
+    amd, avx2 = "AuthenticAMD", {"avx2"}
+    assert cpu_env.mkl_path({}, "x86_64", amd, avx2)[0] == "5"
+    assert cpu_env.mkl_path({}, "x86_64", "GenuineIntel", avx2 | {"avx512f"})[0] is None
+    assert cpu_env.mkl_path({}, "x86_64", amd, {"avx"})[0] is None
+    assert cpu_env.mkl_path({}, "aarch64", amd, avx2)[0] is None
+    value, sentence = cpu_env.mkl_path({"MKL_DEBUG_CPU_TYPE": "0"}, "x86_64", amd, avx2)
+    assert value is None and "set by the user" in sentence
+    env = {"OMP_NUM_THREADS": "3"}
+    line = cpu_env.configure(env)
+    assert env["OMP_NUM_THREADS"] == "3" and line.startswith("OMP_NUM_THREADS=3; ")
+
+
+def test_both_mkl_paths_train_the_same_within_rounding(sst2_dir, tiny_bert, teacher_dir, tmp_path):
+    """A few PKD steps with MKL's default path (forced) and with the automatic choice: same losses."""
+    losses = {}
+    for name, mkl in (("default", "0"), ("auto", None)):
+        env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
+        if mkl is not None:
+            env["MKL_DEBUG_CPU_TYPE"] = mkl
+        out = tmp_path / name
+        argv = common_args(sst2_dir, tiny_bert, str(out), "--teacher_finetuned_model_path", teacher_dir,
+                           "--num_layers_of_student_model", "2", "--alpha", "0.5", "--beta", "100",
+                           "--max_steps", "20", "--logging_steps", "1", "--no_teacher_cache")
+        subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = json.load(open(out / "results.json"))["train_log"]
+        losses[name] = np.array([[w["loss"], w["ce"], w["kd"], w["pt"]] for w in log])
+        assert "MKL" in open(out / "train.log").read()
+    assert losses["auto"].shape == (20, 4)
+    np.testing.assert_allclose(losses["auto"], losses["default"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(paddle_compat.visible_gpus() > 0, reason="a GPU is visible")
+def test_gpu_check_without_a_gpu_skips_everything_and_succeeds():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gpu_check.py")],
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0, proc.stderr
+    assert lines[1].startswith(("no GPU usable: this Paddle has no CUDA support", "no GPU usable: no GPU visible"))
+    import gpu_check
+
+    assert [line.split(":")[0] for line in lines[2:-1]] == [f"SKIP {item}" for item in gpu_check.ITEMS]
+    assert lines[-1] == f"0 passed, 0 failed, {len(gpu_check.ITEMS)} skipped"
+
+
+def test_gpu_check_items_pass_when_run_on_the_cpu(tmp_path, monkeypatch):
+    """The check's own code, exercised here on the CPU (mixed precision and two GPUs need GPUs)."""
+    import gpu_check
+    from demo_assets import write_sst2_layout, write_tiny_bert
+
+    monkeypatch.setattr(gpu_check, "DEVICE", "cpu")
+    monkeypatch.setattr(gpu_check, "ITEMS", ("teacher", "ft", "kd", "pkd", "export_predict"))
+    write_sst2_layout(str(tmp_path / "SST-2"), num_train=200, num_dev=50, num_test=5)
+    write_tiny_bert(str(tmp_path / "bert"), num_layers=4, hidden_size=32, heads=2)
+    results = gpu_check.run_checks(str(tmp_path))
+    assert {item: status for item, (status, _) in results.items()} == {item: "pass" for item in gpu_check.ITEMS}
