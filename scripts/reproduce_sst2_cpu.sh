@@ -34,32 +34,7 @@ mkdir -p "$OUT/logs" "$RESULTS"
 COMMON=(--task_name SST-2 --data_dir "$DATA_DIR" --model_name_or_path "$MODEL" --max_seq_length 64
         --batch_size 32 --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
 
-finished() { [ -f "$1/results.json" ] && grep -q '"finished": true' "$1/results.json"; }
-
-run() {  # run NAME FLAGS...: one run_patient_kd.py run in $OUT/NAME, skipped when finished
-    local name="$1"
-    shift
-    if finished "$OUT/$name"; then
-        echo "skip $name (finished)"
-        return
-    fi
-    echo "$(date +%T) run $name"
-    mkdir -p "$(dirname "$OUT/logs/$name")"
-    python run_patient_kd.py "${COMMON[@]}" --output_dir "$OUT/$name" "$@" > "$OUT/logs/$name.log" 2>&1 \
-        || { echo "error: run $name failed, see $OUT/logs/$name.log" >&2; exit 1; }
-    python -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'  best {r[\"best_metric\"]:.4f} at step {r[\"best_step\"]}, {r[\"train_seconds\"]:.0f} s')" \
-        "$OUT/$name/results.json"
-}
-
-best_of() {  # best_of KEYS RUN...: the KEYS (e.g. "alpha T") of the run with the best held-out metric
-    python - "$@" <<'EOF'
-import json, sys
-keys, runs = sys.argv[1].split(), sys.argv[2:]
-results = [json.load(open(f"{run}/results.json")) for run in runs]
-best = max(results, key=lambda r: r["best_metric"])  # ties: the first listed
-print(" ".join(f"{best[k]:g}" for k in keys))
-EOF
-}
+source scripts/experiment_lib.sh
 
 run teacher --num_layers_of_student_model 6 --max_steps "$TEACHER_STEPS" --eval_steps 250 --save_steps 250 \
     --alpha 0 --beta 0
@@ -87,22 +62,12 @@ BETA="$(best_of beta "${sweep_pkd[@]}")"
 echo "chosen on $HOLDOUT held-out train examples: alpha $ALPHA, T $T, beta $BETA"
 fi
 
-final_runs=()
-for seed in $SEEDS; do
-    run "final/ft_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha 0 --beta 0
-    run "final/kd_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
-    for strategy in skip last; do
-        run "final/pkd_${strategy}_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" \
-            --beta "$BETA" --strategy "$strategy"
-    done
-    final_runs+=("$OUT/final/ft_seed$seed" "$OUT/final/kd_seed$seed" "$OUT/final/pkd_skip_seed$seed"
-                 "$OUT/final/pkd_last_seed$seed")
-done
+final_students
 first_seed="${SEEDS%% *}"
 run "repro/pkd_skip_seed$first_seed" "${STUDENT[@]}" --seed "$first_seed" --alpha "$ALPHA" --T "$T" \
     --beta "$BETA" --strategy skip
 
-python scripts/collect_results.py "$OUT/teacher" "$OUT/final" --out "$RESULTS/sst2_minilm.md"
+write_results sst2_minilm "SST-2 dev, 3-layer MiniLM students (mean ± std over seeds $SEEDS)"
 python - "$OUT/final/pkd_skip_seed$first_seed" "$OUT/repro/pkd_skip_seed$first_seed" <<'PY' \
     | tee -a "$RESULTS/sst2_minilm.md"
 import json, sys
@@ -112,12 +77,3 @@ print(f"Same configuration and seed run twice ({sys.argv[1]}, {sys.argv[2]}): be
       f"{a['best_metric']:.4f} and {b['best_metric']:.4f}; largest difference at any of the "
       f"{len(a['history'])} evaluations: {100 * worst:.2f} points.")
 PY
-python scripts/collect_results.py "$OUT" --runs_json "$RESULTS/sst2_minilm.json" > /dev/null
-labels=()
-for run_dir in "${final_runs[@]}"; do
-    name="$(basename "$run_dir")"
-    labels+=("${name%_seed*}")
-done
-python scripts/plot_curves.py "${final_runs[@]}" --labels "${labels[@]}" --out "$RESULTS/sst2_minilm.png" \
-    --title "SST-2 dev, 3-layer MiniLM students (mean ± std over seeds $SEEDS)"
-echo "wrote $RESULTS/sst2_minilm.md, .json and .png"

@@ -103,3 +103,26 @@ def test_reference_launcher_rejects_unknown_task_or_mode(args):
     out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reference", "launch.sh"), *args],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.startswith("error:")
+
+
+def test_gpu_experiment_dry_run_prints_valid_commands():
+    import shlex
+
+    from args import build_parser, check_args, mode_of
+
+    env = {**os.environ, "DRY_RUN": "1", "CUDA_VISIBLE_DEVICES": "0"}
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reproduce_sst2_gpu.sh")], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    runs = [shlex.split(line)[2:] for line in proc.stdout.splitlines() if line.startswith("python run_patient_kd.py")]
+    assert len(runs) == 1 + 6 + 3 + 4 * 5  # teacher, KD sweep, PKD sweep, 4 modes x 5 seeds
+    outputs = set()
+    for argv in runs:
+        argv = [{"<alpha>": "0.9", "<T>": "10", "<beta>": "500"}.get(a, a) for a in argv]
+        args = build_parser().parse_args(argv)
+        args.mode, args.eval_steps = mode_of(args.alpha, args.beta), args.eval_steps or args.save_steps
+        check_args(args)  # every flag valid; --device gpu itself is checked at run time
+        assert args.device == "gpu" and args.use_amp and args.task_name == "sst-2"
+        outputs.add(args.output_dir)
+    assert len(outputs) == len(runs)
+    assert [line for line in proc.stdout.splitlines() if "collect_results.py" in line or "plot_curves.py" in line]

@@ -1,0 +1,72 @@
+# Shared by the reproduce_*.sh experiments (sourced): resumable runs, DRY_RUN, choice on held-out data.
+# Needs OUT (runs go to $OUT/NAME, logs to $OUT/logs/NAME.log) and COMMON (flags of every run).
+
+finished() { [ -f "$1/results.json" ] && grep -q '"finished": true' "$1/results.json"; }
+
+run() {  # run NAME FLAGS...: one run_patient_kd.py run in $OUT/NAME; skipped when finished; DRY_RUN=1 prints it
+    local name="$1"
+    shift
+    if [ "${DRY_RUN:-0}" = 1 ]; then
+        echo "${LAUNCH[*]:-python} run_patient_kd.py ${COMMON[*]} --output_dir $OUT/$name $*"
+        return
+    fi
+    if finished "$OUT/$name"; then
+        echo "skip $name (finished)"
+        return
+    fi
+    echo "$(date +%T) run $name"
+    mkdir -p "$(dirname "$OUT/logs/$name")"
+    "${LAUNCH[@]:-python}" run_patient_kd.py "${COMMON[@]}" --output_dir "$OUT/$name" "$@" > "$OUT/logs/$name.log" 2>&1 \
+        || { echo "error: run $name failed, see $OUT/logs/$name.log" >&2; exit 1; }
+    python -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'  best {r[\"best_metric\"]:.4f} at step {r[\"best_step\"]}, {r[\"train_seconds\"]:.0f} s')" \
+        "$OUT/$name/results.json"
+}
+
+best_of() {  # best_of KEYS RUN...: the KEYS (e.g. "alpha T") of the run with the best held-out metric
+    if [ "${DRY_RUN:-0}" = 1 ]; then
+        printf '<%s> ' $1  # placeholders, one per key
+        echo
+        return
+    fi
+    python - "$@" <<'PY'
+import json, sys
+keys, runs = sys.argv[1].split(), sys.argv[2:]
+results = [json.load(open(f"{run}/results.json")) for run in runs]
+best = max(results, key=lambda r: r["best_metric"])  # ties: the first listed
+print(" ".join(f"{best[k]:g}" for k in keys))
+PY
+}
+
+dry() {  # dry CMD...: run CMD, or print it under DRY_RUN=1
+    if [ "${DRY_RUN:-0}" = 1 ]; then
+        echo "$*"
+    else
+        "$@"
+    fi
+}
+
+final_students() {  # FT, KD, PKD-skip and PKD-last for each seed in SEEDS: STUDENT flags, ALPHA, T, BETA
+    final_runs=()
+    for seed in $SEEDS; do
+        run "final/ft_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha 0 --beta 0
+        run "final/kd_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
+        for strategy in skip last; do
+            run "final/pkd_${strategy}_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" \
+                --beta "$BETA" --strategy "$strategy"
+        done
+        final_runs+=("$OUT/final/ft_seed$seed" "$OUT/final/kd_seed$seed" "$OUT/final/pkd_skip_seed$seed"
+                     "$OUT/final/pkd_last_seed$seed")
+    done
+}
+
+write_results() {  # write_results NAME TITLE: RESULTS/NAME.md (table), .json (one record per run), .png (curves)
+    local labels=() run_dir name
+    for run_dir in "${final_runs[@]}"; do
+        name="$(basename "$run_dir")"
+        labels+=("${name%_seed*}")
+    done
+    dry python scripts/collect_results.py "$OUT/teacher" "$OUT/final" --out "$RESULTS/$1.md"
+    dry python scripts/collect_results.py "$OUT" --runs_json "$RESULTS/$1.json" > /dev/null
+    dry python scripts/plot_curves.py "${final_runs[@]}" --labels "${labels[@]}" --out "$RESULTS/$1.png" --title "$2"
+    echo "wrote $RESULTS/$1.md, .json and .png"
+}
