@@ -3,7 +3,8 @@ import argparse
 import os
 import sys
 
-TASK_NAMES = ("sst-2", "qqp", "chnsenticorp", "cola", "mrpc", "rte", "qnli", "mnli")
+TASK_NAMES = ("sst-2", "qqp", "chnsenticorp", "cola", "mrpc", "rte", "qnli", "mnli", "wnli", "sts-b")
+DEFAULT_T = 10.0
 
 
 class InputError(Exception):
@@ -41,7 +42,7 @@ def default_cache_dir():
 def build_parser():
     p = _Parser(description="Fine-tuning, KD and Patient-KD of BERT students (Sun et al. 2019).")
     p.add_argument("--task_name", required=True, type=str.lower, choices=TASK_NAMES, metavar="TASK",
-                   help="one of SST-2, QQP, ChnSentiCorp, CoLA, MRPC, RTE, QNLI, MNLI (any case)")
+                   help="one of SST-2, QQP, ChnSentiCorp, CoLA, MRPC, RTE, QNLI, MNLI, WNLI, STS-B (any case)")
     p.add_argument("--model_name_or_path", default="bert-base-uncased",
                    help="pre-trained BERT: a hub name or a local save_pretrained folder")
     p.add_argument("--teacher_finetuned_model_path", default=None,
@@ -58,7 +59,9 @@ def build_parser():
     p.add_argument("--student_init", choices=("pretrained", "teacher"), default="pretrained",
                    help="copy embeddings, the first N layers and the pooler from the pre-trained model or the teacher")
     p.add_argument("--alpha", type=float, default=0.0, help="weight of the distillation loss, in [0, 1]")
-    p.add_argument("--T", type=float, default=10.0, help="softmax temperature of the distillation loss")
+    p.add_argument("--T", type=float, default=None,
+                   help=f"softmax temperature of the distillation loss (default {DEFAULT_T:g}); classification only: "
+                        "a regression task (STS-B) distils with the squared error to the teacher's output, no T")
     p.add_argument("--beta", type=float, default=0.0, help="weight of the patient (intermediate layer) loss")
     p.add_argument("--strategy", choices=("skip", "last"), default="skip")
 
@@ -79,6 +82,8 @@ def build_parser():
     p.add_argument("--logging_steps", type=int, default=10)
     p.add_argument("--save_steps", type=int, default=100)
     p.add_argument("--eval_steps", type=int, default=None, help="default: --save_steps")
+    p.add_argument("--early_stopping_patience", type=int, default=0, metavar="N",
+                   help="stop after N evaluations in a row without a new best dev metric (0: never)")
     p.add_argument("--no_teacher_cache", action="store_true",
                    help="run the teacher at every step instead of caching its outputs once")
     p.add_argument("--teacher_cache_dir", default=None,
@@ -113,7 +118,7 @@ def check_args(args):
     for name in positive:
         if getattr(args, name) <= 0:
             raise InputError(f"--{name} must be > 0, got {getattr(args, name)}")
-    for name in ("holdout_from_train", "max_train_examples"):
+    for name in ("holdout_from_train", "max_train_examples", "early_stopping_patience"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name} must be >= 0, got {getattr(args, name)}")
     if args.num_train_epochs <= 0 and args.max_steps <= 0:
@@ -139,6 +144,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.eval_steps is None:
         args.eval_steps = args.save_steps
+    args.T_given = args.T is not None  # a regression task says it ignores a T the user gave
+    if args.T is None:
+        args.T = DEFAULT_T
     if args.device is None:
         args.device = default_device()
     if args.teacher_cache_dir is None:

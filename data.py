@@ -16,6 +16,7 @@ from paddlenlp.datasets import load_dataset
 from paddlenlp.datasets.glue import Glue
 
 from args import InputError
+from objective import Classification, Regression
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,19 @@ class Task:
     config: str  # load_dataset's name (GLUE sub-task), or None
     text_keys: tuple  # one key for single sentences, two for pairs
     label_key: str
-    labels: tuple  # label strings as they stand in the files, in class-id order
-    metric: str  # "acc", "acc_f1" or "mcc"
+    objective: object  # objective.Classification (with the label strings) or objective.Regression
+    metric: str  # "acc", "acc_f1", "mcc" or "pearson_spearman"
     dev_splits: tuple
 
+    @property
+    def labels(self):
+        """Label strings as they stand in the files, in class-id order; () for a regression task."""
+        return self.objective.labels
 
-def _glue(name, text_keys, metric="acc", dev_splits=("dev",)):
-    labels = tuple(Glue.BUILDER_CONFIGS[name]["labels"])
-    return Task(name, "glue", name, text_keys, "labels", labels, metric, dev_splits)
+
+def _glue(name, text_keys, metric="acc", dev_splits=("dev",), objective=None):
+    objective = objective or Classification(Glue.BUILDER_CONFIGS[name]["labels"])
+    return Task(name, "glue", name, text_keys, "labels", objective, metric, dev_splits)
 
 
 PAIR = ("sentence1", "sentence2")
@@ -42,9 +48,12 @@ TASKS = {
     "mrpc": _glue("mrpc", PAIR, metric="acc_f1"),
     "qqp": _glue("qqp", PAIR, metric="acc_f1"),
     "rte": _glue("rte", PAIR),
+    "wnli": _glue("wnli", PAIR),
+    "sts-b": _glue("sts-b", PAIR, metric="pearson_spearman", objective=Regression(0.0, 5.0)),
     "qnli": _glue("qnli", PAIR),
     "mnli": _glue("mnli", PAIR, dev_splits=("dev_matched", "dev_mismatched")),
-    "chnsenticorp": Task("chnsenticorp", "chnsenticorp", None, ("text",), "label", ("0", "1"), "acc", ("dev",)),
+    "chnsenticorp": Task("chnsenticorp", "chnsenticorp", None, ("text",), "label", Classification(("0", "1")), "acc",
+                         ("dev",)),
 }
 
 # ChnSentiCorp columns by split, as PaddleNLP's builder unpacks them (header line first).
@@ -87,8 +96,9 @@ def check_split_file(task, split, path):
             if len(cols) < width or (exact and len(cols) != width):
                 raise InputError(f"{path}:{lineno}: expected {width} tab-separated columns for "
                                  f"{task.name} {split}, found {len(cols)}")
-            if label_col is not None and cols[label_col] not in task.labels:
-                raise InputError(f"{path}:{lineno}: label {cols[label_col]!r} is not one of {list(task.labels)}")
+            problem = task.objective.label_error(cols[label_col]) if label_col is not None else None
+            if problem:
+                raise InputError(f"{path}:{lineno}: {problem}")
             if all(not cols[c].strip() for c in text_cols):
                 raise InputError(f"{path}:{lineno}: empty text")
             rows += 1
@@ -159,7 +169,7 @@ def encode(task, tokenizer, max_seq_length):
         out = {"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"], "idx": idx}
         label = example.get(task.label_key)
         if label not in (None, ""):
-            out["labels"] = int(label)
+            out["labels"] = task.objective.label_value(label)
         return out
 
     return fn

@@ -59,6 +59,26 @@ def kd_loss(student_logits, teacher_logits, T):
     return (T * T) * (-(p_teacher * log_p_student).sum(axis=-1)).mean()
 
 
+def mse_loss(outputs, scores):
+    """Regression loss with the gold scores (STS-B): the L_CE of eq. 4 for a one-output model.
+
+    outputs: [batch, 1] float; scores: [batch] or [batch, 1] float (any float dtype).
+    Reduction: mean over the batch of the squared difference.
+    """
+    return F.mse_loss(outputs.reshape([-1]), scores.reshape([-1]).astype(outputs.dtype), reduction="mean")
+
+
+def mse_kd_loss(student_outputs, teacher_outputs, T=None):
+    """Distillation loss of a regression task: the student matches the teacher's outputs (L_DS for STS-B).
+
+    A single real-valued output has no distribution to soften, so the temperature does not apply
+    (T is accepted and ignored, to share kd_loss's signature). This is the MSE distillation loss of
+    TextBrewer's answer to regression (its issue #11); it uses the teacher's outputs, never the labels.
+    student_outputs, teacher_outputs: [batch, 1]. Reduction: mean over the batch of the squared difference.
+    """
+    return F.mse_loss(student_outputs, teacher_outputs.astype(student_outputs.dtype), reduction="mean")
+
+
 def pt_loss(student_cls, teacher_cls):
     """Patient loss on L2-normalised [CLS] states of matched layers (L_PT, eq. 1).
 
@@ -72,17 +92,20 @@ def pt_loss(student_cls, teacher_cls):
     return (diff * diff).mean(axis=[0, 2]).sum()
 
 
-def pkd_loss(student_logits, teacher_logits, labels, student_cls, teacher_cls, alpha, T, beta):
+def pkd_loss(student_logits, teacher_logits, labels, student_cls, teacher_cls, alpha, T, beta,
+             hard_loss=ce_loss, soft_loss=kd_loss):
     """total = (1 - alpha) * CE + alpha * KD + beta * PT  (eq. 4).
 
+    hard_loss, soft_loss: the task's (ce_loss, kd_loss) for classification, (mse_loss, mse_kd_loss)
+    for regression; the parts keep their names "ce" and "kd" either way.
     Terms with a zero weight are not computed (fine-tuning needs no teacher at all);
     their entries in `parts` are then None.
     Returns (total: scalar tensor, parts: {"ce", "kd", "pt"} unweighted scalar tensors).
     """
-    parts = {"ce": ce_loss(student_logits, labels), "kd": None, "pt": None}
+    parts = {"ce": hard_loss(student_logits, labels), "kd": None, "pt": None}
     total = (1.0 - alpha) * parts["ce"]
     if alpha > 0:
-        parts["kd"] = kd_loss(student_logits, teacher_logits, T)
+        parts["kd"] = soft_loss(student_logits, teacher_logits, T)
         total = total + alpha * parts["kd"]
     if beta > 0:
         parts["pt"] = pt_loss(student_cls, teacher_cls)

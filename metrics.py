@@ -2,14 +2,23 @@
 import numpy as np
 import paddle
 from paddle.metric import Accuracy
-from paddlenlp.metrics import AccuracyAndF1, Mcc
+from paddlenlp.metrics import AccuracyAndF1, Mcc, PearsonAndSpearman
+
+# The number best_model is chosen by, for each kind of metric.
+MAIN_METRIC = {"acc": "acc", "acc_f1": "acc", "mcc": "mcc", "pearson_spearman": "pearson_and_spearman"}
 
 
 def task_metrics(metric, logits, labels):
-    """{"acc": ...} / {"acc", "precision", "recall", "f1", "acc_and_f1"} / {"mcc": ...}.
+    """{"acc": ...} / {"acc", "precision", "recall", "f1", "acc_and_f1"} / {"mcc": ...} /
+    {"pearson", "spearman", "pearson_and_spearman" (their mean)}, over the whole split.
 
-    logits: [n, classes] numpy float; labels: [n] numpy int.
+    logits: [n, classes] numpy float (regression: [n, 1]); labels: [n] numpy int (regression: float).
     """
+    if metric == "pearson_spearman":
+        m = PearsonAndSpearman()
+        m.update((np.asarray(logits, dtype="float64").reshape(-1), np.asarray(labels, dtype="float64").reshape(-1)))
+        pearson, spearman, mean = m.accumulate()
+        return {"pearson": float(pearson), "spearman": float(spearman), "pearson_and_spearman": float(mean)}
     logits = paddle.to_tensor(np.asarray(logits, dtype="float32"))
     labels = paddle.to_tensor(np.asarray(labels, dtype="int64").reshape([-1, 1]))
     if metric == "acc":
@@ -30,5 +39,19 @@ def task_metrics(metric, logits, labels):
 
 
 def main_metric_name(metric):
-    """The number best_model is chosen by: Matthews correlation for CoLA, accuracy elsewhere."""
-    return "mcc" if metric == "mcc" else "acc"
+    """The number best_model is chosen by: Matthews correlation for CoLA, the mean of Pearson and Spearman
+    for STS-B, accuracy elsewhere."""
+    return MAIN_METRIC[metric]
+
+
+def looks_untrained(metric, metrics, labels, num_outputs):
+    """True if `metrics` are no better than a model that learned nothing: one that always predicts the
+    most frequent class (classification), or a Pearson correlation below 0.1 (regression)."""
+    if metric == "pearson_spearman":
+        return not metrics["pearson"] >= 0.1  # NaN (constant outputs) counts as untrained
+    labels = np.asarray(labels, dtype="int64").reshape(-1)
+    constant = np.zeros((len(labels), num_outputs), dtype="float32")
+    constant[:, np.bincount(labels, minlength=num_outputs).argmax()] = 1.0
+    name = main_metric_name(metric)
+    baseline = task_metrics(metric, constant, labels)[name]
+    return not metrics[name] > (0.0 if np.isnan(baseline) else baseline) + 1e-9

@@ -19,19 +19,20 @@ from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
-import paddle.nn.functional as F  # noqa: E402
 from paddlenlp.transformers import LinearDecayWithWarmup  # noqa: E402
 from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import data  # noqa: E402
+import evaluation  # noqa: E402
 import modeling  # noqa: E402
 import paddle_compat  # noqa: E402
 import teacher_cache  # noqa: E402
 from args import InputError, parse_args  # noqa: E402
 import checkpoint  # noqa: E402
 from kd_loss import pkd_loss, stack_cls  # noqa: E402
-from metrics import main_metric_name, task_metrics  # noqa: E402
+from evaluation import model_inputs  # noqa: E402
+from metrics import main_metric_name  # noqa: E402
 
 logger = logging.getLogger("pkd")
 paddlenlp_logger.set_level("WARNING")  # its per-file INFO lines would drown the training log
@@ -78,12 +79,7 @@ def build_optimizer(args, model, total_steps):
     return optimizer, scheduler
 
 
-def model_inputs(batch):
-    return dict(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
-                attention_mask=batch["attention_mask"])
-
-
-def compute_loss(student, teacher_outputs, batch, num_pairs, args):
+def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objective):
     """Forward the student; teacher_outputs(batch) gives the teacher's (logits, [CLS] states) or is None."""
     out = student(**model_inputs(batch), output_hidden_states=args.beta > 0, return_dict=True)
     teacher_logits = teacher_cls = student_cls = None
@@ -92,33 +88,7 @@ def compute_loss(student, teacher_outputs, batch, num_pairs, args):
     if args.beta > 0:
         student_cls = stack_cls(out.hidden_states, range(1, num_pairs + 1))
     return pkd_loss(out.logits, teacher_logits, batch["labels"], student_cls, teacher_cls,
-                    args.alpha, args.T, args.beta)
-
-
-@paddle.no_grad()
-def predict(model, loader):
-    """Logits [n, classes] and labels [n] over a whole split, in input order."""
-    model.eval()
-    logits, labels, idx = [], [], []
-    for batch in tqdm(loader, desc="eval", unit="batch", leave=False, disable=not sys.stderr.isatty()):
-        logits.append(model(**model_inputs(batch)).numpy())
-        labels.append(batch["labels"].numpy().reshape(-1))
-        idx.append(batch["idx"].numpy().reshape(-1))
-    model.train()
-    order = np.argsort(np.concatenate(idx))
-    return np.concatenate(logits)[order], np.concatenate(labels)[order]
-
-
-def evaluate(model, dev_loaders, task):
-    """All dev metrics plus the mean CE loss; MNLI's second split is reported with an `mm_` prefix."""
-    results = {}
-    for i, (split, loader) in enumerate(dev_loaders.items()):
-        logits, labels = predict(model, loader)
-        metrics = task_metrics(task.metric, logits, labels)
-        metrics["loss"] = float(F.cross_entropy(paddle.to_tensor(logits), paddle.to_tensor(labels)).item())
-        prefix = "" if i == 0 else "mm_"
-        results.update({prefix + k: v for k, v in metrics.items()})
-    return results
+                    args.alpha, args.T, args.beta, task_objective.hard_loss, task_objective.soft_loss)
 
 
 def format_parts(loss, parts):
@@ -149,7 +119,8 @@ def new_results(args, task, student, pairs, total_steps, dev_splits):
             "num_student_layers": student.bert.config.num_hidden_layers, "seed": args.seed,
             "best_metric_name": main_metric_name(task.metric), "best_metric": None, "best_step": None,
             "metrics": None, "history": [], "train_log": [], "train_seconds": 0.0, "total_steps": total_steps,
-            "finished": False}
+            "early_stopping_patience": args.early_stopping_patience, "evals_without_improvement": 0,
+            "stopped_early_at": None, "teacher_metrics": None, "finished": False}
 
 
 class World:
@@ -170,6 +141,14 @@ class World:
     def barrier(self):
         if self.size > 1:
             paddle.distributed.barrier()
+
+    def agree(self, flag):
+        """Rank 0's decision (which only it can make: it alone evaluates), the same on every rank."""
+        if self.size == 1:
+            return flag
+        t = paddle.to_tensor([int(flag)], dtype="int64")
+        paddle.distributed.broadcast(t, src=0)
+        return bool(t.item())
 
     def mean(self, values):
         """Mean over workers of a list of floats: the global batch's loss for logging."""
@@ -216,9 +195,12 @@ def do_train(args):
     for line in paddle_compat.gpu_arch_warnings() if args.device == "gpu" else ():
         logger.warning(line)
     logger.info("args %s", vars(args))
+    if args.T_given and not task.objective.uses_temperature and args.mode != "ft":
+        logger.info("--T %g is not used: %s is a regression task, distilled with the squared error between "
+                    "student and teacher outputs", args.T, task.name)
 
     raw, dev_splits = load_data(args, task)
-    tokenizer, teacher, student, teacher_layers = modeling.build_models(args, len(task.labels))
+    tokenizer, teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
     logger.info("student: %d layers, %.1fM parameters%s", student.bert.config.num_hidden_layers,
                 modeling.count_parameters(student) / 1e6,
@@ -230,6 +212,7 @@ def do_train(args):
     logger.info("%d steps (%d per epoch) of %d x %d x %d examples (batch x processes x accumulation)", total_steps,
                 steps_per_epoch, args.batch_size, world.size, args.gradient_accumulation_steps)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
+    teacher_metrics = check_teacher(teacher, dev_loaders, task) if teacher is not None and world.rank == 0 else None
     teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, train, tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
 
@@ -239,7 +222,7 @@ def do_train(args):
     else:
         state = {"config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
                  "results": new_results(args, task, student, pairs, total_steps, dev_splits)}
-    state["results"]["teacher_cache"] = cache_key
+    state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics)
     ctx = SimpleNamespace(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
                           model=paddle.DataParallel(student) if world.size > 1 else student,
                           teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader,
@@ -257,6 +240,15 @@ RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_mode
                       "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "max_seq_length",
                       "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
                       "group_by_length", "holdout_from_train", "max_train_examples", "seed")
+
+
+def check_teacher(teacher, dev_loaders, task):
+    """Log the teacher's metrics on the evaluation split (and a warning if it looks not fine-tuned)."""
+    metrics, warning = evaluation.check_teacher(teacher, dev_loaders, task)
+    logger.info("teacher on the evaluation split: %s", " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    if warning:
+        logger.warning(warning)
+    return metrics
 
 
 def run_config(args):
@@ -277,7 +269,7 @@ def visualdl_writer(logdir):
 def forward_backward(ctx, batch, state):
     """Loss of one (micro-)batch, backpropagated; refuses a non-finite loss before it touches the weights."""
     with paddle.amp.auto_cast(level="O1") if ctx.scaler is not None else contextlib.nullcontext():
-        loss, parts = compute_loss(ctx.model, ctx.teacher_outputs, batch, ctx.num_pairs, ctx.args)
+        loss, parts = compute_loss(ctx.model, ctx.teacher_outputs, batch, ctx.num_pairs, ctx.args, ctx.task.objective)
     # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
     values = {"loss": loss.item(), **{k: v.item() if v is not None else None for k, v in parts.items()}}
     if not all(math.isfinite(v) for v in values.values() if v is not None):
@@ -313,6 +305,8 @@ def train_loop(ctx, state):
     ctx.tic = time.time()
     ctx.model.train()
     for epoch in range(state["epoch"], ctx.num_epochs):
+        if results.get("stopped_early_at") is not None:
+            break
         skip = state["batches_done"] if epoch == state["epoch"] else 0
         ctx.loader.batch_sampler.set_epoch(epoch, skip, (results["total_steps"] - state["step"]) * accum)
         for batch_index, batch in enumerate(ctx.loader, start=skip):
@@ -329,6 +323,8 @@ def train_loop(ctx, state):
             progress.update(1)
             if after_step(ctx, state, window, epoch):
                 window = []
+            if results.get("stopped_early_at") is not None:
+                break
     progress.close()
     if ctx.visualdl is not None:
         ctx.visualdl.close()
@@ -348,18 +344,33 @@ def after_step(ctx, state, window, epoch):
     if step % args.logging_steps == 0 or last:
         log_window(ctx, results, window, epoch, step)
         logged = True
+    stop = False
     if step % args.eval_steps == 0 or last:
         eval_start = time.time()
         if ctx.world.rank == 0:
             evaluate_and_keep_best(ctx, results, step, epoch)
+        stop = ctx.world.agree(should_stop_early(args, results, step, last))
+        if ctx.world.rank == 0:
             checkpoint.write_json(results, os.path.join(args.output_dir, "results.json"))
         ctx.tic += time.time() - eval_start  # evaluation time counts neither as training nor in steps/s
-    if step % args.save_steps == 0 or last:
+    if stop:
+        results["stopped_early_at"] = step
+    if step % args.save_steps == 0 or last or stop:
         if ctx.world.rank == 0:
             checkpoint.save_checkpoint(args.output_dir, step, ctx.student, ctx.optimizer, state)
             checkpoint.prune_checkpoints(args.output_dir, args.save_total_limit)
         reseed(args.seed, step)
     return logged
+
+
+def should_stop_early(args, results, step, last):
+    """--early_stopping_patience evaluations in a row without a new best (rank 0 knows; see World.agree)."""
+    waited = results.get("evals_without_improvement", 0)
+    if not args.early_stopping_patience or last or waited < args.early_stopping_patience:
+        return False
+    logger.info("early stopping at step %d: %d evaluations without a better %s than %.4f (step %d)", step, waited,
+                results["best_metric_name"], results["best_metric"], results["best_step"])
+    return True
 
 
 def log_window(ctx, results, window, epoch, step):
@@ -383,9 +394,10 @@ def log_window(ctx, results, window, epoch, step):
 
 def evaluate_and_keep_best(ctx, results, step, epoch):
     metric_name = results["best_metric_name"]
-    metrics = evaluate(ctx.student, ctx.dev_loaders, ctx.task)
+    metrics = evaluation.evaluate(ctx.student, ctx.dev_loaders, ctx.task)
     results["history"].append({"step": step, "epoch": epoch, **metrics})
     improved = results["best_metric"] is None or metrics[metric_name] > results["best_metric"]
+    results["evals_without_improvement"] = 0 if improved else results.get("evals_without_improvement", 0) + 1
     if improved:
         results.update(best_metric=metrics[metric_name], best_step=step, metrics=metrics)
         checkpoint.save_model_dir(ctx.student, ctx.tokenizer, os.path.join(ctx.args.output_dir, "best_model"))

@@ -37,11 +37,12 @@ def stdin_examples(task, lines):
     return examples
 
 
-def write_predictions(path, task, predictions):
+def write_predictions(path, predictions):
+    """GLUE submission format: index<TAB>prediction (label strings, or STS-B scores clipped to [0, 5])."""
     out = open(path, "w", encoding="utf-8") if path else sys.stdout
     out.write("index\tprediction\n")
     for i, p in enumerate(predictions):
-        out.write(f"{i}\t{task.labels[p]}\n")
+        out.write(f"{i}\t{p}\n")
     if path:
         out.close()
 
@@ -69,7 +70,7 @@ def main(argv=None):
     encoded = [data.encode(task, tokenizer, args.max_seq_length)(raw[i], i) for i in range(len(raw))]
     predictor = inference.create_predictor(args.model_dir, args.device)
     logits = inference.predict_logits(predictor, encoded, data.collator(tokenizer), args.batch_size)
-    write_predictions(args.output, task, logits.argmax(-1))
+    write_predictions(args.output, task.objective.predictions(logits))
     if all("labels" in e for e in encoded):
         labels = [e["labels"] for e in encoded]
         sys.stderr.write(f"{split}: {task_metrics(task.metric, logits, labels)}\n")

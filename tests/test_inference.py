@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import data
+import evaluation
 import export_model
 import inference
 import modeling
@@ -26,7 +27,7 @@ def test_exported_predictor_matches_eager_model(exported, teacher_dir, sst2_dir)
     tok = modeling.load_tokenizer(teacher_dir, "x")
     task = data.get_task("sst-2")
     dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
-    eager, _ = run_patient_kd.predict(modeling.load_classifier(teacher_dir, "x"), data.eval_loader(dev, tok, 16))
+    eager, _ = evaluation.predict(modeling.load_classifier(teacher_dir, "x"), data.eval_loader(dev, tok, 16))
     static = inference.predict_logits(inference.create_predictor(exported), dev, data.collator(tok), 16)
     np.testing.assert_allclose(static, eager, atol=1e-4)
     assert (static.argmax(-1) == eager.argmax(-1)).all()

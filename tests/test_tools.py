@@ -121,6 +121,7 @@ def test_gpu_experiment_dry_run_prints_valid_commands():
         argv = [{"<alpha>": "0.9", "<T>": "10", "<beta>": "500"}.get(a, a) for a in argv]
         args = build_parser().parse_args(argv)
         args.mode, args.eval_steps = mode_of(args.alpha, args.beta), args.eval_steps or args.save_steps
+        args.T = args.T or 10.0
         check_args(args)  # every flag valid; --device gpu itself is checked at run time
         assert args.device == "gpu" and args.use_amp and args.task_name == "sst-2"
         outputs.add(args.output_dir)

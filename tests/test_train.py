@@ -65,6 +65,7 @@ def test_best_model_reloads_and_reproduces_the_metric(runs, sst2_dir):
     from paddlenlp.transformers import BertForSequenceClassification, BertTokenizer
 
     import data
+    import evaluation
     from metrics import task_metrics
 
     result, out = runs["kd"]
@@ -75,7 +76,7 @@ def test_best_model_reloads_and_reproduces_the_metric(runs, sst2_dir):
     tok = BertTokenizer.from_pretrained(best)
     task = data.get_task("sst-2")
     dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
-    logits, labels = run_patient_kd.predict(model, data.eval_loader(dev, tok, 7))
+    logits, labels = evaluation.predict(model, data.eval_loader(dev, tok, 7))
     assert task_metrics("acc", logits, labels)["acc"] == pytest.approx(result["best_metric"], abs=1e-9)
 
 

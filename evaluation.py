@@ -1,0 +1,63 @@
+"""Predicting over a whole split, the task's metrics, and the check that a teacher was fine-tuned."""
+import sys
+
+import numpy as np
+import paddle
+from tqdm import tqdm
+
+import objective
+from metrics import looks_untrained, main_metric_name, task_metrics
+
+
+def model_inputs(batch):
+    return dict(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                attention_mask=batch["attention_mask"])
+
+
+@paddle.no_grad()
+def predict(model, loader):
+    """Outputs [n, classes] (regression: [n, 1]) and labels [n] over a whole split, in input order.
+
+    The model is put in eval mode and left in the mode it had (a frozen teacher stays in eval mode).
+    """
+    was_training = model.training
+    model.eval()
+    logits, labels, idx = [], [], []
+    for batch in tqdm(loader, desc="eval", unit="batch", leave=False, disable=not sys.stderr.isatty()):
+        logits.append(model(**model_inputs(batch)).numpy())
+        labels.append(batch["labels"].numpy().reshape(-1))
+        idx.append(batch["idx"].numpy().reshape(-1))
+    if was_training:
+        model.train()
+    order = np.argsort(np.concatenate(idx))
+    return np.concatenate(logits)[order], np.concatenate(labels)[order]
+
+
+def evaluate(model, dev_loaders, task):
+    """All dev metrics plus the mean hard loss (CE, or MSE for regression); MNLI's second split is
+    reported with an `mm_` prefix."""
+    results = {}
+    for i, (split, loader) in enumerate(dev_loaders.items()):
+        logits, labels = predict(model, loader)
+        metrics = task_metrics(task.metric, logits, labels)
+        metrics["loss"] = objective.mean_loss(task.objective, logits, labels)
+        prefix = "" if i == 0 else "mm_"
+        results.update({prefix + k: v for k, v in metrics.items()})
+    return results
+
+
+def check_teacher(teacher, dev_loaders, task):
+    """(the teacher's metrics on the evaluation split, a warning line if it looks not fine-tuned, else None).
+
+    The most common failure of distillation runs: a teacher that was never fine-tuned on the task
+    trains a poor student without any error.
+    """
+    loader = next(iter(dev_loaders.values()))
+    logits, labels = predict(teacher, loader)
+    metrics = task_metrics(task.metric, logits, labels)
+    if not looks_untrained(task.metric, metrics, labels, task.objective.num_outputs):
+        return metrics, None
+    name = main_metric_name(task.metric)
+    return metrics, (f"warning: the teacher does not look fine-tuned on {task.name}: {name} {metrics[name]:.4f} "
+                     f"on the evaluation split is no better than a model that learned nothing; fine-tune it first "
+                     f"(scripts/finetune_teacher.sh) or check --teacher_finetuned_model_path")
