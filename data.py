@@ -272,7 +272,17 @@ def lengths_of(encoded):
 
 
 def collator(tokenizer):
-    return DataCollatorWithPadding(tokenizer, return_tensors="np", return_attention_mask=True)
+    """Features -> padded numpy batch. Labels are stacked apart: PaddleNLP's collator casts every field to
+    int64 when it returns numpy, which would truncate STS-B's scores (3.8 -> 3)."""
+    pad = DataCollatorWithPadding(tokenizer, return_tensors="np", return_attention_mask=True)
+
+    def collate(features):
+        batch = pad([{k: v for k, v in f.items() if k != "labels"} for f in features])
+        if features and "labels" in features[0]:
+            batch["labels"] = np.asarray([f["labels"] for f in features])  # int64 ids or float64 scores
+        return batch
+
+    return collate
 
 
 def train_loader(encoded, tokenizer, batch_size, seed, group_by_length=True, accumulation=1):

@@ -120,7 +120,8 @@ def new_results(args, task, student, pairs, total_steps, dev_splits):
             "best_metric_name": main_metric_name(task.metric), "best_metric": None, "best_step": None,
             "metrics": None, "history": [], "train_log": [], "train_seconds": 0.0, "total_steps": total_steps,
             "early_stopping_patience": args.early_stopping_patience, "evals_without_improvement": 0,
-            "stopped_early_at": None, "teacher_metrics": None, "finished": False}
+            "stopped_early_at": None, "teacher": args.teacher_finetuned_model_path, "teacher_layers": None,
+            "teacher_metrics": None, "finished": False}
 
 
 class World:
@@ -213,6 +214,7 @@ def do_train(args):
                 steps_per_epoch, args.batch_size, world.size, args.gradient_accumulation_steps)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
     teacher_metrics = check_teacher(teacher, dev_loaders, task) if teacher is not None and world.rank == 0 else None
+    teacher_depth = teacher.bert.config.num_hidden_layers if teacher is not None else None
     teacher_outputs, cache_key = make_teacher_outputs(args, teacher, teacher_layers, train, tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
 
@@ -222,7 +224,7 @@ def do_train(args):
     else:
         state = {"config": run_config(args), "step": 0, "epoch": 0, "batches_done": 0,
                  "results": new_results(args, task, student, pairs, total_steps, dev_splits)}
-    state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics)
+    state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics, teacher_layers=teacher_depth)
     ctx = SimpleNamespace(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
                           model=paddle.DataParallel(student) if world.size > 1 else student,
                           teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader,

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 MODE_NAMES = {"ft": "FT", "kd": "KD", "pkd": "PKD"}
 TASK_NAMES = {"sst-2": "SST-2", "qqp": "QQP", "chnsenticorp": "ChnSentiCorp", "cola": "CoLA", "mrpc": "MRPC",
-              "rte": "RTE", "qnli": "QNLI", "mnli": "MNLI"}
+              "rte": "RTE", "qnli": "QNLI", "mnli": "MNLI", "wnli": "WNLI", "sts-b": "STS-B"}
 
 
 def find_results(paths):
@@ -71,7 +71,24 @@ def collect(files):
         row["unfinished"] += not r.get("finished", False)
         row["runs"].append(os.path.dirname(path))
         row["metric"] = r.get("best_metric_name", "acc")
+    add_teacher_rows(rows, files)
     return rows
+
+
+def add_teacher_rows(rows, files):
+    """A teacher row from the teacher_metrics that KD and PKD runs record, when no teacher run was collected."""
+    teachers = defaultdict(dict)  # row key -> {teacher folder: its metric}
+    for path in files:
+        r = json.load(open(path, encoding="utf-8"))
+        if r.get("teacher_metrics") and r.get("teacher_layers"):
+            key = (r["task"], r["teacher_layers"], "ft", None, 0.0, r["T"], 0.0, tuple(eval_on(r)))
+            teachers[key][r.get("teacher")] = (r["teacher_metrics"][r.get("best_metric_name", "acc")], path)
+    for key, found in teachers.items():
+        if any(k[:3] == key[:3] and k[7] == key[7] for k in rows):
+            continue  # the teacher's own run is there
+        rows[key] = {"values": [v for v, _ in found.values()], "unfinished": 0, "metric": None,
+                     "runs": [folder for folder in found]}
+        rows[key]["metric"] = next(rows[k]["metric"] for k in rows if k[0] == key[0] and rows[k]["metric"])
 
 
 def table(rows):

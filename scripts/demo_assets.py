@@ -47,6 +47,32 @@ def write_sst2_layout(data_dir, num_train=2000, num_dev=500, num_test=200, seed=
             f.write("%d\t%s\n" % (i, make_sentence(rng)[0]))
 
 
+STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2"
+
+
+def make_pair(rng):
+    """(sentence1, sentence2, score): sentence2 keeps a share of sentence1's words and has the others
+    replaced by sentiment words; the score is 5 x the share kept."""
+    first = rng.sample(FILLER, rng.randint(4, 8))
+    keep = rng.randint(0, len(first))
+    kept = set(rng.sample(range(len(first)), keep))
+    second = [w if i in kept else rng.choice(POSITIVE + NEGATIVE) for i, w in enumerate(first)]
+    return " ".join(first), " ".join(second), 5.0 * keep / len(first)
+
+
+def write_stsb_layout(data_dir, num_train=2000, num_dev=500, num_test=200, seed=0):
+    """STS-B as GLUE ships it: 10 columns with the score last (train, dev), 9 without it (test)."""
+    rng = random.Random(seed)
+    os.makedirs(data_dir, exist_ok=True)
+    for split, n in (("train", num_train), ("dev", num_dev), ("test", num_test)):
+        with open(os.path.join(data_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
+            f.write(STSB_HEADER + ("\tscore\n" if split != "test" else "\n"))
+            for i in range(n):
+                s1, s2, score = make_pair(rng)
+                row = [str(i), "main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", s1, s2]
+                f.write("\t".join(row + ([f"{score:.3f}"] if split != "test" else [])) + "\n")
+
+
 def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, dropout=0.1, words=None):
     """A randomly initialised BERT and its tokenizer, as a save_pretrained folder (the demo's 'pre-trained' model).
 
