@@ -1,6 +1,6 @@
 """Process environment for fast CPU math, decided before Paddle is imported (it reads it once, at import).
 
-    import cpu_env; CPU_MATH = cpu_env.configure()   # first thing in an entry point, then `import paddle`
+    import cpu_env; CPU_MATH = cpu_env.configure()   # first thing in an entry point; it imports paddle
 
 - OMP_NUM_THREADS: Paddle pins OpenMP to one thread when it is unset (1.5x slower on 2 cores).
 - MKL_DEBUG_CPU_TYPE=5 on AMD processors with AVX2: Paddle's wheels ship Intel's libmklml, which
@@ -8,8 +8,19 @@
   matmul 30 -> 60 GFLOP/s, a training step at sequence length 56 2.1x faster). Never on Intel (it would
   take AVX-512 away), never over a value the user set: MKL_DEBUG_CPU_TYPE=0 forces the old path.
 """
+import contextlib
+import io
 import os
 import platform
+import sys
+import warnings
+
+# Lines Paddle prints, and warnings its dependencies raise, on every start that say nothing about this
+# project's runs: Paddle warns whenever OMP_NUM_THREADS > 1 (the setting that makes CPU training 1.5x
+# faster); paddle.utils.cpp_extension looks for ccache (nothing is compiled here); setuptools says it
+# replaces distutils. Everything else printed at import is passed through.
+PADDLE_IMPORT_NOISE = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
+WARNINGS_NOISE = ("No ccache found", "Setuptools is replacing distutils")
 
 
 def cpu_vendor_and_flags(cpuinfo="/proc/cpuinfo"):
@@ -43,9 +54,24 @@ def mkl_path(environ, machine, vendor, flags):
 
 
 def configure(environ=os.environ):
-    """Set the variables above in `environ` unless present; returns one line saying what was chosen."""
+    """Set the variables above in `environ` unless present, then import paddle without its start-up noise.
+
+    Returns one line saying what was chosen, for the log.
+    """
     environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     value, sentence = mkl_path(environ, platform.machine(), *cpu_vendor_and_flags())
     if value is not None:
         environ["MKL_DEBUG_CPU_TYPE"] = value
+    import_paddle_quietly()
     return f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']}; {sentence}"
+
+
+def import_paddle_quietly():
+    for message in WARNINGS_NOISE:
+        warnings.filterwarnings("ignore", message=message)
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        import paddle  # noqa: F401
+    for line in captured.getvalue().splitlines(keepends=True):
+        if not line.startswith(PADDLE_IMPORT_NOISE):
+            sys.stderr.write(line)

@@ -193,8 +193,12 @@ def main():
     parser.add_argument("--small", action="store_true",
                         help="hidden 384 instead of BERT-base's 768; leaves out eager throughput and the KD step")
     parser.add_argument("--reps", type=int, default=None, help="timed rounds per variant (default 5, --small 3)")
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "speed.json"))
+    parser.add_argument("--out", default=None,
+                        help="default benchmarks/results/speed.json; with --small, speed_small.json beside it "
+                             "(the committed full-size figures are never overwritten by a quick run)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = os.path.join(ROOT, "benchmarks", "results", "speed_small.json" if args.small else "speed.json")
     hidden = 384 if args.small else 768
     reps = args.reps or (3 if args.small else 5)
     # --small: hidden 384, no eager throughput and no KD step (not target figures), smaller samples
