@@ -34,6 +34,9 @@ import inference  # noqa: E402
 import run_patient_kd  # noqa: E402
 import teacher_cache  # noqa: E402
 from kd_loss import teacher_layers_for  # noqa: E402
+from objective import Classification  # noqa: E402
+
+CLASSIFICATION = Classification(("0", "1"))
 
 SST2_TRAIN = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "train.tsv")
 
@@ -126,7 +129,7 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128, with_kd=True):
         args = SimpleNamespace(alpha=alpha, beta=beta, T=10.0)
 
         def run():
-            loss, _ = run_patient_kd.compute_loss(student, outputs, tensors, len(layers), args)
+            loss, _ = run_patient_kd.compute_loss(student, outputs, tensors, len(layers), args, CLASSIFICATION)
             loss.backward()
             optimizer.step()
             optimizer.clear_grad()
