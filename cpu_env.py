@@ -21,6 +21,7 @@ import warnings
 # replaces distutils. Everything else printed at import is passed through.
 PADDLE_IMPORT_NOISE = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
 WARNINGS_NOISE = ("No ccache found", "Setuptools is replacing distutils")
+CHOSEN = "PKD_MKL_DEBUG_CPU_TYPE"  # the value configure() set, so a later call (or a child) tells it from the user's
 
 
 def cpu_vendor_and_flags(cpuinfo="/proc/cpuinfo"):
@@ -59,9 +60,11 @@ def configure(environ=os.environ):
     Returns one line saying what was chosen, for the log.
     """
     environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    if environ.get("MKL_DEBUG_CPU_TYPE") is not None and environ.get(CHOSEN) == environ["MKL_DEBUG_CPU_TYPE"]:
+        del environ["MKL_DEBUG_CPU_TYPE"]  # set by an earlier call (this process or a parent), not by the user
     value, sentence = mkl_path(environ, platform.machine(), *cpu_vendor_and_flags())
     if value is not None:
-        environ["MKL_DEBUG_CPU_TYPE"] = value
+        environ["MKL_DEBUG_CPU_TYPE"] = environ[CHOSEN] = value
     import_paddle_quietly()
     return f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']}; {sentence}"
 

@@ -81,13 +81,16 @@ def test_mkl_avx2_path_only_on_amd_with_avx2_and_never_over_the_user():
     env = {"OMP_NUM_THREADS": "3"}
     line = cpu_env.configure(env)
     assert env["OMP_NUM_THREADS"] == "3" and line.startswith("OMP_NUM_THREADS=3; ")
+    assert cpu_env.configure(env) == line  # a second call (or a child process) keeps its own choice
+    env["MKL_DEBUG_CPU_TYPE"] = "0"
+    assert cpu_env.configure(env).endswith("MKL_DEBUG_CPU_TYPE=0 as set by the user")
 
 
 def test_both_mkl_paths_train_the_same_within_rounding(sst2_dir, tiny_bert, teacher_dir, tmp_path):
     """A few PKD steps with MKL's default path (forced) and with the automatic choice: same losses."""
     losses = {}
     for name, mkl in (("default", "0"), ("auto", None)):
-        env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
+        env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", cpu_env.CHOSEN)}
         if mkl is not None:
             env["MKL_DEBUG_CPU_TYPE"] = mkl
         out = tmp_path / name

@@ -120,7 +120,9 @@ def test_stsb_kd_pkd_export_and_predict(stsb_dir, tiny_bert, stsb_teacher, tmp_p
                   "--split", "dev", "--output", str(tmp_path / "dev.tsv")])
     printed = capsys.readouterr().err
     dev_metrics = eval(printed[printed.index("dev: ") + 5:].strip().splitlines()[0])
-    assert dev_metrics["pearson_and_spearman"] == pytest.approx(pkd["best_metric"], abs=1e-4)
+    # Same model, other engine: Spearman's ranks may swap near-ties (legacy stack: 3e-4 apart); truncated
+    # scores (what PaddleNLP's collator would do to them) move it by far more.
+    assert dev_metrics["pearson_and_spearman"] == pytest.approx(pkd["best_metric"], abs=2e-3)
     json.dumps(pkd)  # results.json stays plain JSON
 
 
