@@ -40,6 +40,9 @@ LAYOUTS = {
                         "1\t1\t1b\tgov\t(x)\t(y)\t(X)\t(Y)\tC.\tD.\tentailment\tentailment"]),
              "dev_matched": (MNLI_DEV_HEADER, [mnli_dev_row(0, "contradiction"), mnli_dev_row(1, "entailment")]),
              "dev_mismatched": (MNLI_DEV_HEADER, [mnli_dev_row(2, "neutral")])},
+    "wnli": {"train": ("index\tsentence1\tsentence2\tlabel", ["0\tI put the cake in the box.\tThe box was put.\t0",
+                                                              "1\tSam thanked Tom.\tSam was grateful.\t1"]),
+             "dev": ("index\tsentence1\tsentence2\tlabel", ["0\tThe cup fell.\tThe cup broke.\t0"])},
     "chnsenticorp": {"train": ("label\ttext_a", ["1\t这个酒店很好", "0\t房间太小了"]),
                      "dev": ("qid\tlabel\ttext_a", ["0\t1\t服务不错", "1\t0\t不推荐"])},
 }
