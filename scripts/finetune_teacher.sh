@@ -3,11 +3,10 @@
 #   TASK_NAME=SST-2 MODEL=bert-base-uncased LAYERS=12 bash scripts/finetune_teacher.sh [extra flags]
 # Then copy teacher_models/$TASK_NAME/best_model to pretrained_models/$TASK_NAME/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/setup_env.sh"  # the project's venv, or the environment you activated
 TASK_NAME="${TASK_NAME:-SST-2}"
 MODEL="${MODEL:-bert-base-uncased}"
 LAYERS="${LAYERS:-12}"
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
 python run_patient_kd.py \
     --task_name "$TASK_NAME" \
     --model_name_or_path "$MODEL" \

@@ -8,8 +8,7 @@
 #
 # KD/PKD weights: ALPHA (0.7), T (10), BETA (500). Flags after the script name go to every run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+source "$(dirname "$0")/setup_env.sh"  # the project's venv, or the environment you activated
 : "${TASK_NAME:?set TASK_NAME}" "${MODEL:?set MODEL}" "${OUT:?set OUT}"
 TEACHER_LAYERS="${TEACHER_LAYERS:-12}"
 STUDENT_LAYERS="${STUDENT_LAYERS:-6}"

@@ -7,8 +7,18 @@
 #   PADDLE_GPU=cu118 | cu126 | cu129: Paddle's GPU build for that CUDA instead of the CPU wheel (from
 #              Paddle's package index for 3.x; the legacy 2.6.2 GPU wheel is PyPI's, cu118 only).
 # The requirements files are complete locks, installed with --no-deps (see requirements.txt).
+# An environment you activated yourself (virtualenv or conda, e.g. with paddlepaddle-gpu) that can
+# import paddle and paddlenlp is used as it is, unless VENV is given.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ACTIVE="${VIRTUAL_ENV:-${CONDA_PREFIX:-}}"
+if [ -z "${VENV:-}" ] && [ -n "$ACTIVE" ] && [ "$ACTIVE" != "$ROOT/.venv" ] \
+        && python -c "import paddle, paddlenlp" > /dev/null 2>&1; then
+    echo "using the active environment $ACTIVE ($(python --version 2>&1))"
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+    cd "$ROOT"
+    return 0 2> /dev/null || exit 0
+fi
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 REQUIREMENTS="${REQUIREMENTS:-requirements.txt}"

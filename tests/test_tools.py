@@ -13,6 +13,10 @@ import plot_curves
 from conftest import ROOT
 
 
+# The scripts use an environment the user activated (this test's Python) instead of making a venv.
+ACTIVE_ENV = {"VIRTUAL_ENV": sys.prefix, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+
+
 def fake_run(folder, mode, seed, best, strategy=None, layers=3, steps=(100, 200)):
     os.makedirs(folder, exist_ok=True)
     r = {"task": "sst-2", "mode": mode, "strategy": strategy, "alpha": 0.7 if mode != "ft" else 0.0, "T": 10.0,
@@ -75,8 +79,7 @@ def test_grid_search_runs_and_skips_finished(sst2_dir, tiny_bert, teacher_dir, t
 
 def test_reference_launcher_runs_in_the_background_and_install(sst2_dir, tiny_bert, tmp_path):
     env = dict(os.environ, MODEL=tiny_bert, DATA_DIR=sst2_dir, OUT_ROOT=str(tmp_path / "runs"),
-               LOG_DIR=str(tmp_path / "logs"), CUDA_VISIBLE_DEVICES="",
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+               LOG_DIR=str(tmp_path / "logs"), CUDA_VISIBLE_DEVICES="", **ACTIVE_ENV)
     out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reference", "sst2_teacher.sh"),
                           "--num_layers_of_student_model", "2", "--max_steps", "3", "--device", "cpu"],
                          env=env, capture_output=True, text=True, timeout=60)
@@ -101,7 +104,7 @@ def test_reference_launcher_runs_in_the_background_and_install(sst2_dir, tiny_be
 @pytest.mark.parametrize("args", [["XX", "ft"], ["SST-2", "distill"]])
 def test_reference_launcher_rejects_unknown_task_or_mode(args):
     out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reference", "launch.sh"), *args],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=dict(os.environ, **ACTIVE_ENV))
     assert out.returncode == 2 and out.stderr.startswith("error:")
 
 

@@ -10,7 +10,7 @@
 # Overrides: MODEL (pre-trained model), TEACHER (default pretrained_models/TASK), DATA_DIR,
 # OUT_ROOT (default runs), LOG_DIR (default logs).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/../setup_env.sh"  # the project's venv, or the environment you activated
 TASK="${1:?TASK}" MODE="${2:?MODE}"
 shift 2
 case "$TASK" in
@@ -57,7 +57,6 @@ if [ "$GPUS" -gt 1 ]; then
 else
     LAUNCH=(python)
 fi
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
 # shellcheck disable=SC2086
 nohup "${LAUNCH[@]}" run_patient_kd.py --task_name "$TASK" --model_name_or_path "$MODEL" --batch_size "$BATCH" \
     --logging_steps 10 --save_steps 1000 --output_dir "$OUT" $FLAGS "$@" > "$LOG" 2>&1 &
