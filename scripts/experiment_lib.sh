@@ -70,3 +70,25 @@ write_results() {  # write_results NAME TITLE: RESULTS/NAME.md (table), .json (o
     dry python scripts/plot_curves.py "${final_runs[@]}" --labels "${labels[@]}" --out "$RESULTS/$1.png" --title "$2"
     echo "wrote $RESULTS/$1.md, .json and .png"
 }
+
+choose_weights() {  # choose_weights "ALPHAS" "TS" "BETAS": sets ALPHA, T (KD sweep), then BETA (PKD-skip sweep)
+    # on the SWEEP flags (held-out examples); ALPHA, T and BETA given together skip it.
+    if [ -n "${ALPHA:-}" ] && [ -n "${T:-}" ] && [ -n "${BETA:-}" ]; then
+        echo "given: alpha $ALPHA, T $T, beta $BETA (no sweep)"
+        return
+    fi
+    local sweep_kd=() sweep_pkd=() alpha temperature beta
+    for alpha in $1; do
+        for temperature in $2; do
+            run "sweep/kd_a${alpha}_T${temperature}" "${SWEEP[@]}" --alpha "$alpha" --T "$temperature" --beta 0
+            sweep_kd+=("$OUT/sweep/kd_a${alpha}_T${temperature}")
+        done
+    done
+    read -r ALPHA T <<< "$(best_of "alpha T" "${sweep_kd[@]}")"
+    for beta in $3; do
+        run "sweep/pkd_skip_b${beta}" "${SWEEP[@]}" --alpha "$ALPHA" --T "$T" --beta "$beta" --strategy skip
+        sweep_pkd+=("$OUT/sweep/pkd_skip_b${beta}")
+    done
+    BETA="$(best_of beta "${sweep_pkd[@]}")"
+    echo "chosen on $HOLDOUT held-out train examples: alpha $ALPHA, T $T, beta $BETA"
+}

@@ -42,25 +42,7 @@ STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/te
          --max_train_examples "$TRAIN_EXAMPLES" --max_steps "$STUDENT_STEPS" --eval_steps 100 --save_steps 400)
 SWEEP=("${STUDENT[@]}" --holdout_from_train "$HOLDOUT" --max_steps "$SWEEP_STEPS" --seed 0)
 
-if [ -n "${ALPHA:-}" ] && [ -n "${T:-}" ] && [ -n "${BETA:-}" ]; then
-    echo "given: alpha $ALPHA, T $T, beta $BETA (no sweep)"
-else
-sweep_kd=()
-for alpha in 0.5 0.9; do
-    for T in 5 10; do
-        run "sweep/kd_a${alpha}_T${T}" "${SWEEP[@]}" --alpha "$alpha" --T "$T" --beta 0
-        sweep_kd+=("$OUT/sweep/kd_a${alpha}_T${T}")
-    done
-done
-read -r ALPHA T <<< "$(best_of "alpha T" "${sweep_kd[@]}")"
-sweep_pkd=()
-for beta in 100 1000 10000; do
-    run "sweep/pkd_skip_b${beta}" "${SWEEP[@]}" --alpha "$ALPHA" --T "$T" --beta "$beta" --strategy skip
-    sweep_pkd+=("$OUT/sweep/pkd_skip_b${beta}")
-done
-BETA="$(best_of beta "${sweep_pkd[@]}")"
-echo "chosen on $HOLDOUT held-out train examples: alpha $ALPHA, T $T, beta $BETA"
-fi
+choose_weights "0.5 0.9" "5 10" "100 1000 10000"
 
 final_students
 first_seed="${SEEDS%% *}"
