@@ -135,7 +135,7 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
     def cached():
         return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
-                                           encoded_train, loader, layers, logger.info)
+                                           encoded_train, loader, layers, logger)
 
     outputs = cached() if world.rank == 0 else None
     world.barrier()  # the other ranks read what rank 0 wrote
