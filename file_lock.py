@@ -90,10 +90,14 @@ def held(path, on_wait):
 def output_dir_claimed(path):
     """Own OUTPUT_DIR/.lock for the with-block; InputError at once if another live run owns it.
 
+    The lock's `created_folder` says whether OUTPUT_DIR was made now (by us, or by a run that
+    started at the same moment and lost the lock: only the holder may act on it).
+
     Taken before anything is written to the folder, so a refused run touches nothing of the
     running one (only the lock file, which both open and neither changes while the other holds it).
     """
     lock = FileLock(os.path.join(path, ".lock"))
+    lock.created_folder = not os.path.isdir(path)
     try:
         os.makedirs(path, exist_ok=True)
         free = lock.try_acquire()
