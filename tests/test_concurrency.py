@@ -15,7 +15,7 @@ import pytest
 import disk_cache
 import file_lock
 from args import InputError
-from conftest import ROOT
+from conftest import ROOT, common_args
 
 # A process that builds (or reuses) one cache folder of two arrays. Its build blocks until the file GATE
 # exists, so the test decides how long the lock is held, and can kill the builder in the middle.
@@ -25,14 +25,16 @@ import numpy as np
 sys.path.insert(0, {root!r})
 import disk_cache
 folder, gate = sys.argv[1], sys.argv[2]
-logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+log = logging.getLogger("worker")  # its own handler: importing paddle may already have configured the root logger
+log.addHandler(logging.StreamHandler(sys.stdout))
+log.setLevel(logging.INFO)
 def build(tmp):
     np.save(os.path.join(tmp, "a.npy"), np.arange(1000, dtype=np.float32))
     while not os.path.exists(gate):
         time.sleep(0.01)
     np.save(os.path.join(tmp, "b.npy"), np.ones((3, 4), dtype=np.int8))
     return {{"built_by": os.getpid()}}
-print(disk_cache.obtain(folder, build, ["a.npy", "b.npy"], logging.getLogger("w"), "test cache"), flush=True)
+print(disk_cache.obtain(folder, build, ["a.npy", "b.npy"], log, "test cache"), flush=True)
 """
 
 
@@ -190,3 +192,151 @@ def test_a_busy_output_folder_is_refused_and_freed_by_the_holders_death(tmp_path
         holder.wait()
     with file_lock.output_dir_claimed(str(out)):  # kill -9 released it
         assert os.listdir(out) == [".lock"]
+
+
+# ---- Whole runs, each in a fresh process with one thread, sharing one teacher cache.
+
+def run_argv(data_dir, tiny_bert, teacher_dir, out, cache, seed):
+    return [os.path.join(ROOT, "run_patient_kd.py"),
+            *common_args(data_dir, tiny_bert, str(out), "--teacher_finetuned_model_path", teacher_dir,
+                         "--num_layers_of_student_model", "2", "--alpha", "0.5", "--T", "5", "--beta", "100",
+                         "--max_steps", "20", "--teacher_cache_dir", str(cache), "--seed", str(seed))]
+
+
+@pytest.fixture
+def start_run():
+    """start(argv, log) -> a training process (output in the file `log`); any still alive at the end are killed."""
+    started = []
+
+    def start(argv, log):
+        with open(log, "w") as f:
+            started.append(subprocess.Popen([sys.executable, *argv], stdout=f, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "OMP_NUM_THREADS": "1"}))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait()
+
+
+def results(out):
+    with open(os.path.join(out, "results.json")) as f:
+        return json.load(f)
+
+
+def teacher_tmp_folder(cache):
+    """(path, pid) of a teacher-cache folder being built, or None."""
+    names = [n for n in os.listdir(cache) if ".tmp." in n] if os.path.isdir(cache) else []
+    return (os.path.join(cache, names[0]), int(names[0].rsplit(".", 1)[1])) if names else None
+
+
+def pause_the_builder(cache):
+    """SIGSTOP the process building the teacher cache, caught in the act; its pid."""
+    wait_for(lambda: teacher_tmp_folder(cache), "a teacher cache build to start", timeout=600)
+    tmp, pid = teacher_tmp_folder(cache)
+    os.kill(pid, signal.SIGSTOP)
+    assert os.path.isdir(tmp), "the build ended before it could be paused"
+    return pid
+
+
+def teacher_arrays(cache):
+    (folder,) = [n for n in os.listdir(cache) if os.path.isdir(os.path.join(cache, n)) and n != "encoded"]
+    return {name: open(os.path.join(cache, folder, name), "rb").read() for name in ("logits.npy", "cls.npy")}
+
+
+@pytest.fixture(scope="module")
+def big_sst2(tmp_path_factory):
+    # Enough training examples that building the teacher cache takes long enough to be caught (~1 s).
+    from demo_assets import write_sst2_layout
+
+    path = str(tmp_path_factory.mktemp("data_big") / "SST-2")
+    write_sst2_layout(path, num_train=6000, num_dev=96, num_test=0, seed=2)
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_after_the_other(big_sst2, tiny_bert, teacher_dir, tmp_path_factory):
+    """Seeds 1 and 2 run one after the other on one cache: {seed: results}, and the cache's arrays."""
+    base = tmp_path_factory.mktemp("sequential")
+    done = {}
+    for seed in (1, 2):
+        out = base / f"seed{seed}"
+        subprocess.run([sys.executable, *run_argv(big_sst2, tiny_bert, teacher_dir, out, base / "cache", seed)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+        done[seed] = results(out)
+    return done, teacher_arrays(base / "cache")
+
+
+def assert_same_training(result, reference):
+    assert result["finished"]
+    assert result["train_log"] == reference["train_log"] and result["history"] == reference["history"]
+    assert result["best_metric"] == reference["best_metric"]
+
+
+def test_two_runs_started_together_share_one_cache_and_train_what_they_train_alone(
+        big_sst2, tiny_bert, teacher_dir, tmp_path, start_run, one_after_the_other):
+    reference, reference_arrays = one_after_the_other
+    cache = tmp_path / "cache"
+    procs = {seed: start_run(run_argv(big_sst2, tiny_bert, teacher_dir, tmp_path / f"seed{seed}", cache, seed),
+                             tmp_path / f"seed{seed}.out") for seed in (1, 2)}
+    builder = pause_the_builder(cache)  # holds the build open until the other run is seen waiting for it
+    (waiter,) = [seed for seed, p in procs.items() if p.pid != builder]
+    wait_for(lambda: os.path.isfile(tmp_path / f"seed{waiter}" / "train.log") and
+             f"teacher cache: waiting for process {builder}" in open(tmp_path / f"seed{waiter}" / "train.log").read(),
+             "the other run to wait for the builder", timeout=600)
+    os.kill(builder, signal.SIGCONT)
+    for seed, proc in procs.items():
+        assert proc.wait(timeout=600) == 0, open(tmp_path / f"seed{seed}.out").read()[-3000:]
+        assert_same_training(results(tmp_path / f"seed{seed}"), reference[seed])
+    logs = {seed: open(tmp_path / f"seed{seed}" / "train.log").read() for seed in procs}
+    (built,) = [seed for seed in logs if "teacher cache: computing the teacher's outputs" in logs[seed]]
+    assert built != waiter and "built meanwhile by another process" in logs[waiter]
+    assert teacher_arrays(cache) == reference_arrays  # byte for byte
+
+
+def test_a_run_killed_while_building_the_cache_leaves_nothing_used(
+        big_sst2, tiny_bert, teacher_dir, tmp_path, start_run, one_after_the_other):
+    reference, reference_arrays = one_after_the_other
+    cache = tmp_path / "cache"
+    victim = start_run(run_argv(big_sst2, tiny_bert, teacher_dir, tmp_path / "killed", cache, 1),
+                       tmp_path / "killed.out")
+    assert pause_the_builder(cache) == victim.pid
+    victim.kill()  # SIGKILL, mid-build
+    victim.wait()
+    assert [n for n in os.listdir(cache) if n != "encoded" and not n.endswith(".lock")] == \
+        [os.path.basename(teacher_tmp_folder(cache)[0])]  # only the dead builder's temporary folder
+    after = start_run(run_argv(big_sst2, tiny_bert, teacher_dir, tmp_path / "after", cache, 1), tmp_path / "after.out")
+    assert after.wait(timeout=600) == 0, open(tmp_path / "after.out").read()[-3000:]
+    log = open(tmp_path / "after" / "train.log").read()
+    assert f".tmp.{victim.pid}, left by a build that did not finish" in log and "computing the teacher's" in log
+    assert teacher_tmp_folder(cache) is None
+    assert_same_training(results(tmp_path / "after"), reference[1])
+    assert teacher_arrays(cache) == reference_arrays
+
+
+def test_a_second_run_on_a_busy_output_folder_is_refused_and_the_first_finishes_unharmed(
+        big_sst2, tiny_bert, teacher_dir, tmp_path, start_run, one_after_the_other, capsys):
+    import run_patient_kd
+
+    reference, _ = one_after_the_other
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    first = start_run(run_argv(big_sst2, tiny_bert, teacher_dir, out, cache, 1), tmp_path / "first.out")
+    wait_for(lambda: os.path.isfile(out / "train.log") and "args" in open(out / "train.log").read(),
+             "the first run to start logging", timeout=600)
+    os.kill(first.pid, signal.SIGSTOP)  # still running, whatever the speed of this machine
+    before = {n: os.stat(out / n).st_mtime_ns for n in os.listdir(out)}
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(run_argv(big_sst2, tiny_bert, teacher_dir, out, cache, 99)[1:])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2
+    assert re.fullmatch(rf"error: --output_dir {re.escape(str(out))} is in use by process {first.pid} "
+                        r"\(started \d\d:\d\d\); wait for it or choose another folder", err), err
+    assert {n: os.stat(out / n).st_mtime_ns for n in os.listdir(out)} == before
+    os.kill(first.pid, signal.SIGCONT)
+    assert first.wait(timeout=600) == 0, open(tmp_path / "first.out").read()[-3000:]
+    assert_same_training(results(out), reference[1])
+    assert "'seed': 99" not in open(out / "train.log").read()
