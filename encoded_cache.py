@@ -78,6 +78,7 @@ def load_or_encode(cache_dir, key, splits, encode, log):
     folder = os.path.join(cache_dir, "encoded", key[:24])
 
     def build(tmp):
+        log.info("encoded data: tokenising %s into %s", ", ".join(splits), folder)
         encoded = encode()
         for split in splits:
             write_split(tmp, split, encoded[split])

@@ -21,6 +21,7 @@ from types import SimpleNamespace  # noqa: E402
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
+import psutil  # noqa: E402
 from paddlenlp.transformers import LinearDecayWithWarmup  # noqa: E402
 from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -288,7 +289,8 @@ def train_in_output_dir(args, world, task, tokenizer):
                           dev_loaders=dev_loaders, optimizer=optimizer, scheduler=scheduler,
                           num_epochs=math.ceil(total_steps / steps_per_epoch),
                           scaler=paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if args.use_amp else None,
-                          visualdl=visualdl_writer(args.logdir) if args.logdir and world.rank == 0 else None)
+                          visualdl=visualdl_writer(args.logdir) if args.logdir and world.rank == 0 else None,
+                          startup_logged=False)
     train_loop(ctx, state)
     return state["results"]
 
@@ -382,8 +384,16 @@ def train_loop(ctx, state):
                 results["best_metric"], results["best_step"], os.path.join(args.output_dir, "best_model"))
 
 
+def log_startup_once(ctx):
+    """Start-up time (process start to the end of its first step): what the encoded-split and teacher caches save."""
+    if not ctx.startup_logged:
+        ctx.startup_logged = True
+        logger.info("first step done %.1f s after the process started", time.time() - psutil.Process().create_time())
+
+
 def after_step(ctx, state, window, epoch):
     """Log, evaluate and checkpoint as their intervals fall due; True when the logging window was consumed."""
+    log_startup_once(ctx)
     args, results, step = ctx.args, state["results"], state["step"]
     last = step == results["total_steps"]
     logged = False
