@@ -88,16 +88,14 @@ def held(path, on_wait):
 
 @contextlib.contextmanager
 def output_dir_claimed(path):
-    """Own OUTPUT_DIR/.lock for the with-block; InputError at once if another live run owns it.
-
-    The lock's `created_folder` says whether OUTPUT_DIR was made now (by us, or by a run that
-    started at the same moment and lost the lock: only the holder may act on it).
+    """Own OUTPUT_DIR/.lock for the with-block, which gets True if OUTPUT_DIR was made now; InputError at once
+    if another live run owns it.
 
     Taken before anything is written to the folder, so a refused run touches nothing of the
     running one (only the lock file, which both open and neither changes while the other holds it).
     """
     lock = FileLock(os.path.join(path, ".lock"))
-    lock.created_folder = not os.path.isdir(path)
+    created = not os.path.isdir(path)  # also True for a run that started at the same moment, but it loses the lock
     try:
         os.makedirs(path, exist_ok=True)
         free = lock.try_acquire()
@@ -108,6 +106,6 @@ def output_dir_claimed(path):
         if not free:
             raise InputError(f"--output_dir {path} is in use by {describe(lock.holder())}; "
                              f"wait for it or choose another folder")
-        yield lock
+        yield created
     finally:
         lock.release()

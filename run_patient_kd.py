@@ -239,11 +239,11 @@ def do_train(args):
     if uses_cache_dir(args):
         check_writable(args.teacher_cache_dir, "--teacher_cache_dir")
     # One run per OUTPUT_DIR, claimed before anything is written to it; the ranks of one run share it: rank 0 holds it.
-    with file_lock.output_dir_claimed(args.output_dir) if world.rank == 0 else contextlib.nullcontext() as claim:
+    with file_lock.output_dir_claimed(args.output_dir) if world.rank == 0 else contextlib.nullcontext() as created:
         try:
             return train_in_output_dir(args, world, task, tokenizer)
         except InputError:
-            if claim is not None and claim.created_folder:  # bad input leaves no folder behind, only the error
+            if created:  # bad input leaves no folder behind, only the error line
                 shutil.rmtree(args.output_dir, ignore_errors=True)
             raise
 
