@@ -87,7 +87,8 @@ def build_parser():
     p.add_argument("--no_teacher_cache", action="store_true",
                    help="run the teacher at every step instead of caching its outputs once")
     p.add_argument("--teacher_cache_dir", default=None,
-                   help="where teacher outputs are cached (default: $XDG_CACHE_HOME/paddle-pkd/teacher_cache)")
+                   help="where teacher outputs, and in encoded/ the tokenised --data_dir splits, are cached "
+                        "(default: $XDG_CACHE_HOME/paddle-pkd/teacher_cache)")
     p.add_argument("--save_total_limit", type=int, default=2, help="checkpoints kept (best_model is kept apart)")
     p.add_argument("--resume", action="store_true",
                    help="require resuming from OUTPUT_DIR's newest checkpoint (a run of the same flags resumes anyway)")

@@ -83,8 +83,28 @@ def _row_layout(task, split):
     return 1, len(columns), [columns.index("text_a")], label
 
 
+def check_utf8(path):
+    """Raise InputError naming the line and byte offset of the first byte that is not UTF-8 (the builders
+    read UTF-8 and would stop with a UnicodeDecodeError)."""
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                hint = " (it looks like UTF-16)" if lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+                raise InputError(f"{path}:{lineno}: not valid UTF-8{hint}: byte 0x{raw[e.start]:02x} at byte offset "
+                                 f"{offset + e.start} of the file; save it as UTF-8") from None
+            offset += len(raw)
+
+
 def check_split_file(task, split, path):
-    """Raise InputError naming file and line for a row the builder would misread or crash on."""
+    """Raise InputError naming file and line for a row the builder would misread or crash on.
+
+    Windows line endings and a UTF-8 byte order mark need nothing: the builders strip every row
+    (so the "\\r") and skip the header line, where the mark stands.
+    """
+    check_utf8(path)
     skip, width, text_cols, label_col = _row_layout(task, split)
     exact = task.dataset == "chnsenticorp"  # its builder unpacks rows: extra columns break it
     rows = 0
@@ -106,6 +126,18 @@ def check_split_file(task, split, path):
         raise InputError(f"{path}: no examples")
 
 
+def split_files(splits, data_dir):
+    """{split: path} of the official files in `data_dir`, each checked to exist (not yet parsed)."""
+    if not os.path.isdir(data_dir):
+        raise InputError(f"--data_dir {data_dir}: no such folder")
+    files = {}
+    for split in splits:
+        files[split] = split_file(data_dir, split)
+        if not os.path.isfile(files[split]):
+            raise InputError(f"--data_dir {data_dir}: missing {os.path.basename(files[split])} for the {split} split")
+    return files
+
+
 def load_splits(task, splits, data_dir=None):
     """{split: MapDataset of raw examples}, from `data_dir` if given, else PaddleNLP's download."""
     if data_dir is None:
@@ -115,14 +147,11 @@ def load_splits(task, splits, data_dir=None):
             raise InputError(f"could not download {task.name} ({type(e).__name__}: {str(e)[:200]}); "
                              f"give --data_dir with the official TSV files") from e
         return _by_split(splits, loaded)
-    if not os.path.isdir(data_dir):
-        raise InputError(f"--data_dir {data_dir}: no such folder")
-    files = [split_file(data_dir, s) for s in splits]
-    for split, path in zip(splits, files):
-        if not os.path.isfile(path):
-            raise InputError(f"--data_dir {data_dir}: missing {os.path.basename(path)} for the {split} split")
+    files = split_files(splits, data_dir)
+    for split, path in files.items():
         check_split_file(task, split, path)
-    return _by_split(splits, load_dataset(task.dataset, name=task.config, data_files=files, splits=list(splits)))
+    loaded = load_dataset(task.dataset, name=task.config, data_files=list(files.values()), splits=list(splits))
+    return _by_split(splits, loaded)
 
 
 def load_file(task, split, path):

@@ -1,5 +1,6 @@
 """Loading the teacher and the tokenizer, and building the N-layer student."""
 import os
+import re
 
 import paddle
 from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
@@ -28,6 +29,22 @@ def check_model_dir(path, flag):
         raise InputError(f"{flag} {path}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")
 
 
+# How PaddleNLP reports a weight whose shape differs from the one config.json implies.
+SHAPE_MISMATCH = re.compile(r"Skip loading for (\S+)\. \S+ receives a shape (\[[\d, ]*\]), "
+                            r"but the expected shape is (\[[\d, ]*\])")
+
+
+def load_failure(e, path, flag):
+    """One line for a failed from_pretrained: the first mismatched weight, else the error's telling line."""
+    mismatch = SHAPE_MISMATCH.search(str(e))
+    if mismatch:
+        name, got, expected = mismatch.groups()
+        return InputError(f"{flag} {path}: config.json and the weights disagree: {name} is {got} in the weights "
+                          f"but {expected} by config.json")
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
+    return InputError(f"{flag} {path}: cannot load ({type(e).__name__}: {lines[0][:200]})")
+
+
 def _from_pretrained(cls, path, flag, needs_weights=True):
     if needs_weights and _looks_local(path):
         check_model_dir(path, flag)
@@ -36,7 +53,7 @@ def _from_pretrained(cls, path, flag, needs_weights=True):
     except InputError:
         raise
     except Exception as e:  # hub unreachable, unknown name, unreadable weights
-        raise InputError(f"{flag} {path}: cannot load ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+        raise load_failure(e, path, flag) from e
 
 
 def load_config(path, flag):
@@ -44,9 +61,43 @@ def load_config(path, flag):
 
 
 def load_tokenizer(path, flag):
-    if _looks_local(path) and not os.path.isfile(os.path.join(path, "vocab.txt")):
+    vocab = os.path.join(path, "vocab.txt")
+    if _looks_local(path) and not os.path.isfile(vocab):
         raise InputError(f"{flag} {path}: no vocab.txt in the folder")
+    if _looks_local(path) and os.path.getsize(vocab) == 0:
+        raise InputError(f"{flag} {path}: vocab.txt is empty")
     return _from_pretrained(BertTokenizer, path, flag, needs_weights=False)
+
+
+def teacher_needed(args):
+    """KD and PKD distil from the teacher; --student_init teacher copies its layers. Plain FT has no use for it."""
+    return bool(args.teacher_finetuned_model_path) and (args.mode != "ft" or args.student_init == "teacher")
+
+
+def load_run_tokenizer(args):
+    """The teacher's own vocabulary when it ships one (its ids are what the teacher was trained on),
+    else the pre-trained model's."""
+    teacher_path = args.teacher_finetuned_model_path
+    if teacher_needed(args) and os.path.isfile(os.path.join(teacher_path, "vocab.txt")):
+        return load_tokenizer(teacher_path, "--teacher_finetuned_model_path")
+    return load_tokenizer(args.model_name_or_path, "--model_name_or_path")
+
+
+def check_model_limits(args, tokenizer):
+    """--max_seq_length and the vocabulary against the tables of every model the run uses, read from their
+    config.json before anything is loaded or cached: past them, training would crash at the first long
+    example or rare token, minutes later."""
+    owners = [(args.model_name_or_path, "--model_name_or_path")] if args.student_init == "pretrained" else []
+    if teacher_needed(args):
+        owners.append((args.teacher_finetuned_model_path, "--teacher_finetuned_model_path"))
+    for path, flag in owners:
+        config = load_config(path, flag)
+        if args.max_seq_length > config.max_position_embeddings:
+            raise InputError(f"--max_seq_length {args.max_seq_length} is larger than the position table of {flag} "
+                             f"{path} (max_position_embeddings {config.max_position_embeddings})")
+        if len(tokenizer) > config.vocab_size:
+            raise InputError(f"the vocabulary has {len(tokenizer)} tokens but {flag} {path} has only "
+                             f"{config.vocab_size} word embeddings (vocab_size): vocab.txt is not this model's")
 
 
 def load_classifier(path, flag):
@@ -128,14 +179,12 @@ def teacher_forward(teacher, batch, layers):
 
 
 def build_models(args, num_classes):
-    """What a run needs: (tokenizer, frozen teacher or None, student, teacher layers matched by the PT loss).
+    """What a run needs: (frozen teacher or None, student, teacher layers matched by the PT loss).
 
     The teacher is loaded for KD/PKD and for --student_init teacher; fine-tuning does not keep it.
     """
     teacher_path = args.teacher_finetuned_model_path
-    teacher = None
-    if teacher_path and (args.mode != "ft" or args.student_init == "teacher"):
-        teacher = load_teacher(teacher_path, num_classes)
+    teacher = load_teacher(teacher_path, num_classes) if teacher_needed(args) else None
     if args.student_init == "teacher":
         source = teacher.bert
     else:
@@ -149,14 +198,9 @@ def build_models(args, num_classes):
         raise InputError(f"--num_layers_of_student_model {config.num_hidden_layers} is deeper than the "
                          f"{teacher.bert.config.num_hidden_layers}-layer teacher")
     student = build_student(config, source)
-    # The teacher's own vocabulary when it ships one: its ids are what the teacher was trained on.
-    if teacher is not None and os.path.isfile(os.path.join(teacher_path, "vocab.txt")):
-        tokenizer = load_tokenizer(teacher_path, "--teacher_finetuned_model_path")
-    else:
-        tokenizer = load_tokenizer(args.model_name_or_path, "--model_name_or_path")
     if args.mode == "ft":
-        return tokenizer, None, student, []
+        return None, student, []
     layers = []
     if args.mode == "pkd":
         layers = teacher_layers_for(config.num_hidden_layers, teacher.bert.config.num_hidden_layers, args.strategy)
-    return tokenizer, teacher, student, layers
+    return teacher, student, layers

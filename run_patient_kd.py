@@ -13,18 +13,22 @@ import logging  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
+import psutil  # noqa: E402
 from paddlenlp.transformers import LinearDecayWithWarmup  # noqa: E402
 from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import data  # noqa: E402
+import encoded_cache  # noqa: E402
 import evaluation  # noqa: E402
+import file_lock  # noqa: E402
 import modeling  # noqa: E402
 import paddle_compat  # noqa: E402
 import teacher_cache  # noqa: E402
@@ -58,14 +62,20 @@ def set_seed(seed):
     paddle.seed(seed)
 
 
-def prepare_output_dir(path):
+def check_writable(path, flag):
+    """Create `path` if needed and write a file into it; InputError naming the flag when that fails."""
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, f".write_test.{os.getpid()}")  # one per process: ranks probe at once
         open(probe, "w").close()
         os.remove(probe)
     except OSError as e:
-        raise InputError(f"--output_dir {path}: not writable ({e.strerror})") from e
+        raise InputError(f"{flag} {path}: not writable ({e.strerror})") from e
+
+
+def uses_cache_dir(args):
+    """The teacher's outputs are cached for KD and PKD, and the tokenised splits of --data_dir for every mode."""
+    return args.data_dir is not None or (args.mode != "ft" and not args.no_teacher_cache)
 
 
 def build_optimizer(args, model, total_steps):
@@ -105,7 +115,7 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
     def cached():
         return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
-                                           encoded_train, loader, layers, logger.info)
+                                           encoded_train, loader, layers, logger)
 
     outputs = cached() if world.rank == 0 else None
     world.barrier()  # the other ranks read what rank 0 wrote
@@ -161,33 +171,65 @@ class World:
 
 
 def load_data(args, task):
-    """(raw splits, names of the evaluation splits): dev, or a slice held out from train; train optionally
-    cut to a fixed random subset."""
+    """Raw splits: train (optionally cut to a fixed random subset, or with a slice held out for evaluation)
+    and the evaluation splits."""
     raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
-    dev_splits = task.dev_splits
     if args.holdout_from_train:
         raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
-        dev_splits = ("holdout",)
-        logger.info("evaluating on %d examples held out from train, not on the dev set", len(raw["holdout"]))
     if args.max_train_examples:
         raw["train"] = data.subsample(raw["train"], args.max_train_examples)
-    return raw, dev_splits
+    return raw
 
 
-def make_loaders(args, raw, dev_splits, task, tokenizer):
-    """(tokenised train split, train loader, {split: eval loader})."""
-    encoded = {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
+def load_encoded(args, task, tokenizer):
+    """({split: tokenised examples}, names of the evaluation splits); with --data_dir through the encoded-split
+    cache, so that only the first run of a grid search tokenises."""
+    dev_splits = ("holdout",) if args.holdout_from_train else task.dev_splits
+
+    def encode():
+        raw = load_data(args, task)
+        return {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
+
+    if args.data_dir is None:
+        encoded = encode()
+    else:
+        files = data.split_files(("train",) + task.dev_splits, args.data_dir)
+        key = encoded_cache.cache_key(task, files, tokenizer, args.max_seq_length, args.holdout_from_train,
+                                      args.max_train_examples)
+        encoded = encoded_cache.load_or_encode(args.teacher_cache_dir, key, ("train",) + dev_splits, encode, logger)
+    if args.holdout_from_train:
+        logger.info("evaluating on %d examples held out from train, not on the dev set", len(encoded["holdout"]))
+    logger.info("train %d examples, %s", len(encoded["train"]), ", ".join(f"{s} {len(encoded[s])}" for s in dev_splits))
+    return encoded, dev_splits
+
+
+def make_loaders(args, encoded, dev_splits, tokenizer):
+    """(train loader, {split: eval loader})."""
     loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
                                args.gradient_accumulation_steps)
-    dev_loaders = {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
-    logger.info("train %d examples, %s", len(encoded["train"]), ", ".join(f"{s} {len(encoded[s])}" for s in dev_splits))
-    return encoded["train"], loader, dev_loaders
+    return loader, {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
 
 
 def do_train(args):
     world = World()
     task = data.get_task(args.task_name)
-    prepare_output_dir(args.output_dir)
+    # Flags no run can use are refused before anything is loaded, cached or written.
+    tokenizer = modeling.load_run_tokenizer(args)
+    modeling.check_model_limits(args, tokenizer)
+    if uses_cache_dir(args):
+        check_writable(args.teacher_cache_dir, "--teacher_cache_dir")
+    # One run per OUTPUT_DIR, claimed before anything is written to it; the ranks of one run share it: rank 0 holds it.
+    with file_lock.output_dir_claimed(args.output_dir) if world.rank == 0 else contextlib.nullcontext() as created:
+        try:
+            return train_in_output_dir(args, world, task, tokenizer)
+        except InputError:
+            if created:  # bad input leaves no folder behind, only the error line
+                shutil.rmtree(args.output_dir, ignore_errors=True)
+            raise
+
+
+def train_in_output_dir(args, world, task, tokenizer):
+    check_writable(args.output_dir, "--output_dir")
     setup_logging(args.output_dir if world.rank == 0 else None)
     paddle.set_device(world.device(args.device))
     set_seed(args.seed)
@@ -200,13 +242,14 @@ def do_train(args):
         logger.info("--T %g is not used: %s is a regression task, distilled with the squared error between "
                     "student and teacher outputs", args.T, task.name)
 
-    raw, dev_splits = load_data(args, task)
-    tokenizer, teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
+    encoded, dev_splits = load_encoded(args, task, tokenizer)
+    teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
     logger.info("student: %d layers, %.1fM parameters%s", student.bert.config.num_hidden_layers,
                 modeling.count_parameters(student) / 1e6,
                 f"; PKD-{args.strategy} layer pairs [student, teacher] (1-based): {pairs}" if pairs else "")
-    train, loader, dev_loaders = make_loaders(args, raw, dev_splits, task, tokenizer)
+    train = encoded["train"]
+    loader, dev_loaders = make_loaders(args, encoded, dev_splits, tokenizer)
 
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
@@ -231,7 +274,8 @@ def do_train(args):
                           dev_loaders=dev_loaders, optimizer=optimizer, scheduler=scheduler,
                           num_epochs=math.ceil(total_steps / steps_per_epoch),
                           scaler=paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if args.use_amp else None,
-                          visualdl=visualdl_writer(args.logdir) if args.logdir and world.rank == 0 else None)
+                          visualdl=visualdl_writer(args.logdir) if args.logdir and world.rank == 0 else None,
+                          startup_logged=False)
     train_loop(ctx, state)
     return state["results"]
 
@@ -338,8 +382,16 @@ def train_loop(ctx, state):
                 results["best_metric"], results["best_step"], os.path.join(args.output_dir, "best_model"))
 
 
+def log_startup_once(ctx):
+    """Start-up time (process start to the end of its first step): what the encoded-split and teacher caches save."""
+    if not ctx.startup_logged:
+        ctx.startup_logged = True
+        logger.info("first step done %.1f s after the process started", time.time() - psutil.Process().create_time())
+
+
 def after_step(ctx, state, window, epoch):
     """Log, evaluate and checkpoint as their intervals fall due; True when the logging window was consumed."""
+    log_startup_once(ctx)
     args, results, step = ctx.args, state["results"], state["step"]
     last = step == results["total_steps"]
     logged = False

@@ -5,18 +5,19 @@ PKD need not run it at every step (the authors' code caches it too). The cache h
 logits (float32) and the [CLS] vectors of only the matched layers (float16), as plain .npy
 arrays read with memory mapping and without pickle. Its folder name is a hash of the teacher's
 files, the tokenised training set (so the data, the tokenizer and max_seq_length) and the
-layers: a change to any of them gives a new cache, and runs that share them share it.
+layers: a change to any of them gives a new cache, and runs that share them share it, also
+when they start together (disk_cache: one process builds, the others wait).
 """
 import hashlib
 import json
 import os
-import shutil
 import time
 
 import numpy as np
 import paddle
 
 import checkpoint
+import disk_cache
 import modeling
 
 
@@ -50,20 +51,17 @@ class TeacherCache:
 
 
 def build(folder, teacher, loader, num_examples, layers, log):
-    """Run the teacher over the training set once (length-sorted batches) and write the arrays atomically."""
-    tmp = folder + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    """Run the teacher over the training set once (length-sorted batches) and write its arrays into `folder`."""
     logits = cls = None
     tic = time.time()
     for i, batch in enumerate(loader):
         batch_logits, batch_cls = modeling.teacher_forward(teacher, batch, layers)
         idx = batch["idx"].numpy().reshape(-1)
         if logits is None:
-            logits = np.lib.format.open_memmap(os.path.join(tmp, "logits.npy"), "w+", np.float32,
+            logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
                                                (num_examples, batch_logits.shape[1]))
             if batch_cls is not None:
-                cls = np.lib.format.open_memmap(os.path.join(tmp, "cls.npy"), "w+", np.float16,
+                cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", np.float16,
                                                 (num_examples,) + tuple(batch_cls.shape[1:]))
         logits[idx] = batch_logits.numpy()
         if cls is not None:
@@ -74,19 +72,22 @@ def build(folder, teacher, loader, num_examples, layers, log):
     if cls is not None:
         cls.flush()
     del logits, cls
-    with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump({"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}, f)
-    checkpoint.replace_dir(tmp, folder)
+    return {"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}
 
 
 def load_or_build(cache_dir, teacher_dir, teacher, encoded, loader, layers, log):
-    """The cache for this teacher, data and layers: reused when present, else built first."""
+    """The cache for this teacher, data and layers: reused when present and intact, else built first.
+
+    Any number of processes may ask at once: one builds, the others wait for it (see disk_cache).
+    log: a logging.Logger.
+    """
     key = cache_key(teacher_dir, encoded, layers)
     folder = os.path.join(cache_dir, key[:24])
-    if os.path.isfile(os.path.join(folder, "meta.json")):
-        log(f"teacher cache: reusing {folder}")
-    else:
-        log(f"teacher cache: computing the teacher's outputs over {len(encoded)} examples into {folder}")
-        os.makedirs(cache_dir, exist_ok=True)
-        build(folder, teacher, loader, len(encoded), layers, log)
+
+    def build_into(tmp):
+        log.info("teacher cache: computing the teacher's outputs over %d examples into %s", len(encoded), folder)
+        return {"key": key, **build(tmp, teacher, loader, len(encoded), layers, log.info)}
+
+    required = ["logits.npy"] + (["cls.npy"] if layers else [])
+    disk_cache.obtain(folder, build_into, required, log, "teacher cache")
     return TeacherCache(folder), key

@@ -119,6 +119,7 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128, with_kd=True):
                "attention_mask": paddle.ones_like(paddle.to_tensor(ids)),
                "labels": paddle.to_tensor(np.arange(batch) % 2), "idx": paddle.to_tensor(np.arange(batch))}
     cache_dir = os.path.join(workdir, "cache")
+    os.makedirs(cache_dir, exist_ok=True)
     teacher_cache.build(cache_dir, teacher, [tensors], batch, layers, print)
     cache = teacher_cache.TeacherCache(cache_dir)
 

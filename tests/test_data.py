@@ -103,6 +103,24 @@ def test_malformed_row_is_reported_with_file_and_line(tmp_path, name, split, bad
     assert message in str(err.value)
 
 
+def test_a_file_that_is_not_utf8_is_reported_with_line_and_byte_offset(tmp_path):
+    task = data.get_task("sst-2")
+    folder = write_layout(tmp_path / "a", LAYOUTS["sst-2"])
+    train = os.path.join(folder, "train.tsv")
+    with open(train, "ab") as f:
+        f.write("un film tr\u00e8s dr\u00f4le\t1\n".encode("latin-1"))  # a Latin-1 line appended to a UTF-8 file
+    offset = open(train, "rb").read().index(b"\xe8")
+    with pytest.raises(InputError) as err:
+        data.load_splits(task, ("train", "dev"), folder)
+    assert str(err.value) == f"{train}:4: not valid UTF-8: byte 0xe8 at byte offset {offset} of the file; " \
+                             "save it as UTF-8"
+    with open(train, "w", encoding="utf-16") as f:
+        f.write("sentence\tlabel\na fine film\t1\n")
+    with pytest.raises(InputError, match=r"train.tsv:1: not valid UTF-8 \(it looks like UTF-16\): byte 0xff at "
+                                         r"byte offset 0 of the file"):
+        data.load_splits(task, ("train", "dev"), folder)
+
+
 def test_missing_split_and_empty_split_are_reported(tmp_path):
     task = data.get_task("sst-2")
     folder = write_layout(tmp_path / "a", {"train": LAYOUTS["sst-2"]["train"]})

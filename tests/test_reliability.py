@@ -180,3 +180,80 @@ def test_checkpoint_holds_no_pickle(uninterrupted):
             assert len(z.files) > 0
     assert json.load(open(os.path.join(path, "trainer_state.json")))["step"] == STEPS
     assert len(checkpoint.list_checkpoints(str(out))) == 2  # --save_total_limit default
+
+
+def refused(argv, capsys):
+    """The single stderr line of a run refused with exit status 2."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        run_patient_kd.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1, err
+    return err
+
+
+def copy_model(src, dst, config_changes=None, vocab=None):
+    shutil.copytree(src, dst)
+    if config_changes:
+        config = json.load(open(os.path.join(dst, "config.json")))
+        json.dump({**config, **config_changes}, open(os.path.join(dst, "config.json"), "w"))
+    if vocab is not None:
+        with open(os.path.join(dst, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write(vocab)
+    return str(dst)
+
+
+def test_max_seq_length_beyond_a_position_table_is_refused_before_anything_is_written(
+        sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    err = refused(common_args(sst2_dir, tiny_bert, str(out), "--max_seq_length", "200", "--teacher_cache_dir",
+                              str(cache)), capsys)
+    assert err == f"error: --max_seq_length 200 is larger than the position table of --model_name_or_path " \
+                  f"{tiny_bert} (max_position_embeddings 128)"
+    short_teacher = copy_model(teacher_dir, tmp_path / "teacher", {"max_position_embeddings": 64})
+    err = refused(pkd_args(sst2_dir, tiny_bert, short_teacher, out, "--max_seq_length", "100",
+                           "--teacher_cache_dir", str(cache)), capsys)
+    assert err == f"error: --max_seq_length 100 is larger than the position table of " \
+                  f"--teacher_finetuned_model_path {short_teacher} (max_position_embeddings 64)"
+    assert not out.exists() and not cache.exists()
+
+
+def test_unwritable_teacher_cache_dir_is_refused(sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    err = refused(pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "out", "--teacher_cache_dir",
+                           str(tmp_path / "a_file" / "cache")), capsys)
+    assert err == f"error: --teacher_cache_dir {tmp_path / 'a_file' / 'cache'}: not writable (Not a directory)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_broken_model_folders_are_reported_in_one_line(sst2_dir, tiny_bert, tmp_path, capsys):
+    out = tmp_path / "out"
+    empty_vocab = copy_model(tiny_bert, tmp_path / "empty_vocab", vocab="")
+    assert refused(common_args(sst2_dir, empty_vocab, str(out)), capsys) == \
+        f"error: --model_name_or_path {empty_vocab}: vocab.txt is empty"
+    words = open(os.path.join(tiny_bert, "vocab.txt"), encoding="utf-8").read()
+    foreign_vocab = copy_model(tiny_bert, tmp_path / "foreign_vocab", vocab=words + "extra\n")
+    assert refused(common_args(sst2_dir, foreign_vocab, str(out)), capsys) == \
+        f"error: the vocabulary has 48 tokens but --model_name_or_path {foreign_vocab} has only 47 word " \
+        f"embeddings (vocab_size): vocab.txt is not this model's"
+    wider = copy_model(tiny_bert, tmp_path / "wider", {"hidden_size": 64, "intermediate_size": 128})
+    assert refused(common_args(sst2_dir, wider, str(out), "--num_layers_of_student_model", "2"), capsys) == \
+        f"error: --model_name_or_path {wider}: config.json and the weights disagree: " \
+        f"embeddings.word_embeddings.weight is [47, 32] in the weights but [47, 64] by config.json"
+    assert not out.exists()
+
+
+def test_damaged_teacher_cache_is_reported_rebuilt_and_never_trained_on(sst2_dir, tiny_bert, teacher_dir, tmp_path):
+    cache = tmp_path / "cache"
+    argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "first", "--max_steps", "20",
+                    "--teacher_cache_dir", str(cache))
+    first = run_patient_kd.main(argv)
+    folder = cache / first["teacher_cache"][:24]
+    good = (folder / "cls.npy").read_bytes()
+    (folder / "cls.npy").write_bytes(good[:len(good) // 2])  # as a copy cut short
+    argv[argv.index("--output_dir") + 1] = str(tmp_path / "second")
+    second = run_patient_kd.main(argv)
+    log = open(tmp_path / "second" / "train.log").read()
+    assert f"teacher cache: {folder} cannot be used (cls.npy does not match its checksum); rebuilding it" in log
+    assert (folder / "cls.npy").read_bytes() == good
+    assert second["train_log"] == first["train_log"] and second["history"] == first["history"]
