@@ -35,7 +35,7 @@ def kind_of(record):
 def load(old_json, new_dir, old_stack, new_stack):
     old = [dict(r, stack=r.get("stack", old_stack)) for r in json.load(open(old_json, encoding="utf-8"))
            if r.get("stack", old_stack) == old_stack]
-    files = collect_results.find_results([new_dir])
+    files = [os.path.relpath(f) for f in collect_results.find_results([new_dir])]
     new = [dict(collect_results.run_record(f, json.load(open(f, encoding="utf-8"))), stack=new_stack) for f in files]
     return old, new
 
@@ -79,6 +79,12 @@ def report(old, new, old_stack, new_stack, old_seeds=(1, 2, 3), new_seeds=(4, 5)
         if diffs:
             lines.append(f"| {a} - {b} | {statistics.mean(diffs.values()):+.2f} | "
                          + " | ".join(f"{diffs[s]:+.2f}" if s in diffs else "-" for s in seeds) + " |")
+    lines += ["", "Same configuration and seed run twice (PKD-skip, seed 1):"]
+    for stack, records in ((old_stack, old), (new_stack, new)):
+        first, again = pick(records, "final", "pkd_skip", 1), pick(records, "repro", "pkd_skip", 1)
+        if first and again:
+            lines.append(f"- {stack}: best dev acc {first[0]['best']:.4f} and {again[0]['best']:.4f} "
+                         f"(steps {first[0]['best_step']} and {again[0]['best_step']}).")
     return "\n".join(lines) + "\n"
 
 
@@ -102,8 +108,8 @@ def main():
         import plot_curves
 
         plot_curves.plot([r["run"] for r in finals], [mode_of(r) for r in finals], args.out + ".png",
-                         title=f"SST-2 dev, 3-layer MiniLM students on {args.new_stack} (mean ± std over seeds "
-                               f"{', '.join(str(s) for s in sorted({r['seed'] for r in finals}))})")
+                         title=f"SST-2 dev, 3-layer students, {args.new_stack}, seeds "
+                               f"{', '.join(str(s) for s in sorted({r['seed'] for r in finals}))} (mean ± std)")
 
 
 if __name__ == "__main__":
