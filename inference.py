@@ -39,6 +39,7 @@ def check_request(fmt, precision):
 
 def export(model, out_dir, fmt="paddle", precision="fp32"):
     """Write the model to OUT_DIR in FORMAT (paddle | onnx) and PRECISION (fp32 | int8), with export.json."""
+    os.makedirs(out_dir, exist_ok=True)
     if fmt == "paddle":
         info = export_program(model, out_dir)
     else:
