@@ -1,8 +1,8 @@
 """ONNX export of a Paddle inference program (paddle2onnx), and its int8 version (onnxruntime dynamic quantization).
 
-int8 here means int8 weights (per tensor, symmetric) and activations quantized per call from their
-own range: onnxruntime's `quantize_dynamic`, which needs no calibration data. The README gives the
-measurements behind this choice and the alternatives tried.
+int8 here means int8 weights (symmetric, one scale per output column) and activations quantized per
+call from their own range: onnxruntime's `quantize_dynamic`, which needs no calibration data. The
+README gives the measurements behind this choice and the alternatives tried.
 """
 import os
 
@@ -48,10 +48,15 @@ def weights_as_initializers(model):
 
 
 def quantize_int8(fp32_path, int8_path, needed_for="--precision int8"):
-    """int8 weights (the MatMul weights), activations quantized dynamically: onnxruntime quantize_dynamic."""
+    """int8 weights (MatMul weights and embedding tables), activations quantized dynamically (quantize_dynamic).
+
+    per_channel: one scale per output column; with one scale per tensor, SST-2 dev accuracy of the
+    3-layer students fell by 0.72 points on average (agreement with fp32 96.9%), per column by 0.11
+    (98.6%), at the same speed (README, Deployment).
+    """
     deploy_deps.require("onnx", needed_for)
     quantization = deploy_deps.require("onnxruntime.quantization", needed_for)
-    quantization.quantize_dynamic(fp32_path, int8_path, weight_type=quantization.QuantType.QInt8)
+    quantization.quantize_dynamic(fp32_path, int8_path, weight_type=quantization.QuantType.QInt8, per_channel=True)
     return int8_path
 
 
