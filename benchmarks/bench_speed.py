@@ -127,10 +127,13 @@ def onnx_predictors(model, n, workdir):
             f"int8_{n}L": onnx_predictor.OnnxPredictor(int8, threads)}
 
 
-def bench_peak(hidden, reps, precision):
-    """{variant: median seconds} of one feed-forward-shaped matmul: fp32 (Paddle, numpy) or int8 (onnxruntime)."""
-    variants = machine_peak.fp32_variants(hidden) if precision == "fp32" else machine_peak.int8_variant(hidden)
-    return interleaved(variants, reps)
+def bench_peak(hidden, reps, workdir=None):
+    """{variant: median seconds} of one feed-forward-shaped matmul: without workdir Paddle eager and numpy
+    (fp32), with it the engines (Paddle Inference and onnxruntime fp32, onnxruntime int8)."""
+    if workdir is None:
+        return interleaved(machine_peak.fp32_variants(hidden), reps)
+    variants = {**machine_peak.engine_fp32_variants(hidden, workdir), **machine_peak.int8_variant(hidden)}
+    return interleaved(variants, reps, pause=ENGINE_PAUSE)
 
 
 RATE_KEYS = {"predictor": "fp32_gflops", "onnx_fp32": "onnx_fp32_gflops", "int8": "int8_effective_gops"}
@@ -140,8 +143,8 @@ def roofline(hidden, infer, peak):
     """FLOP rates the b32 s128 predictors achieve (model FLOPs / time) next to the matmul peaks."""
     tp, (batch, seq) = infer["throughput_b32_s128"], SHAPES["throughput_b32_s128"]
     gemm = machine_peak.matmul_flops(*machine_peak.ffn_shape(hidden, batch, seq)) / 1e9
-    fastest = min(("sgemm_paddle", "sgemm_numpy"), key=peak.get)
-    out = {"peak_sgemm_gflops": gemm / peak[fastest], "peak_sgemm_by": fastest.split("_")[1],
+    fastest = min((k for k in peak if k.startswith("sgemm_")), key=peak.get)
+    out = {"peak_sgemm_gflops": gemm / peak[fastest], "peak_sgemm_by": fastest[len("sgemm_"):],
            "peak_int8_gops": gemm / peak["int8_gemm_onnxruntime"] if "int8_gemm_onnxruntime" in peak else None}
     for kind, key in RATE_KEYS.items():
         for n in (12, 6, 3):
@@ -279,9 +282,9 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         train = bench_train_steps(hidden, 3, workdir, with_kd=not args.small, **train_shape)
         grouping = bench_grouping(hidden, 2 if args.small else 3, timed_batches=6 if args.small else 20)
-        peak = bench_peak(hidden, reps, "fp32")  # eager Paddle: before any predictor or onnxruntime session
+        peak = bench_peak(hidden, reps)  # eager Paddle: before any predictor or onnxruntime session
         infer = bench_inference(hidden, reps, workdir, eager_throughput=not args.small)
-        peak.update(bench_peak(hidden, reps, "int8"))
+        peak.update(bench_peak(hidden, reps, workdir))
     tp, lat = infer["throughput_b32_s128"], infer["latency_b1_s32"]
     ratio = lambda d, a, b: d[a] / d[b] if a in d and b in d else None  # noqa: E731
     eager_ratio = (lambda a, b: tp[a] / tp[b]) if "eager_12L" in tp else (lambda a, b: None)
