@@ -22,6 +22,8 @@ READABLE_PROGRAMS = ("pir", "legacy") if _major(VERSION) >= 3 else ("legacy",)
 # Config.enable_memory_optim() breaks predictors of PIR programs (Paddle 3.2.2 and 3.3.1: "Not find
 # predictor_id 0 and pass_name memory_optimize_pass"); it works on the legacy format under either.
 MEMORY_OPTIM_PROGRAMS = ("legacy",)
+# paddle2onnx 2.1.0 converts Paddle 3.x programs only (on Paddle 2.6 its import raises ValueError).
+ONNX_EXPORT = _major(VERSION) >= 3
 
 
 def has_cuda():

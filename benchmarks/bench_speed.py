@@ -5,10 +5,12 @@
 
 Variants are interleaved (A B C A B C ...) so that drift of a shared machine hits all alike,
 and medians are reported (eager models in one group, then exported predictors: see bench_inference). Writes benchmarks/results/speed.json (or --out) and prints a table:
-(a) inference of 12-, 6- and 3-layer models, eager and exported (paddle.inference), throughput
-at seq 128 batch 32 and latency at batch 1 seq 32; (b) one training step of FT, KD and PKD,
-with the teacher run live and from the cache; (c) an epoch of real SST-2 batches (when
-../shared/data is present, else synthetic lengths), random vs length-grouped batches.
+(a) inference of 12-, 6- and 3-layer models, eager and exported (paddle.inference fp32; ONNX fp32
+and int8 on onnxruntime, when requirements-deploy.txt is installed), throughput at seq 128 batch 32
+and latency at batch 1 seq 32; (b) one training step of FT, KD and PKD, with the teacher run live
+and from the cache; (c) an epoch of real SST-2 batches (when ../shared/data is present, else
+synthetic lengths), random vs length-grouped batches; (d) the machine's own matmul peak
+(machine_peak.py), fp32 and int8, next to the FLOP rate the predictors achieve.
 """
 import argparse
 import json
@@ -21,6 +23,7 @@ from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import cpu_env  # noqa: E402
 
 CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
@@ -31,23 +34,26 @@ from paddlenlp.transformers import BertConfig, BertForSequenceClassification  # 
 
 import data  # noqa: E402
 import inference  # noqa: E402
+import machine_peak  # noqa: E402
 import run_patient_kd  # noqa: E402
 import teacher_cache  # noqa: E402
 from kd_loss import teacher_layers_for  # noqa: E402
-from objective import Classification  # noqa: E402
-
-CLASSIFICATION = Classification(("0", "1"))
 
 SST2_TRAIN = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "train.tsv")
 
 
-def interleaved(variants, reps):
-    """{name: median seconds} over `reps` rounds, one call of every variant per round (after one warm-up)."""
+def interleaved(variants, reps, pause=0.0):
+    """{name: median seconds} over `reps` rounds, one call of every variant per round (after one warm-up).
+
+    pause: seconds to sleep before each timed call, so that the previous variant's idle worker threads
+    (which spin for a while before sleeping) do not take the cores of the next one.
+    """
     times = {name: [] for name in variants}
     for name, fn in variants.items():
         fn()
     for _ in range(reps):
         for name, fn in variants.items():
+            time.sleep(pause)
             tic = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - tic)
@@ -69,6 +75,10 @@ def random_ids(batch, seq, vocab=30522, seed=0):
     return ids, np.zeros_like(ids)
 
 
+# Two engines in turn on few cores: Paddle's OpenMP threads spin ~200 ms after each run (KMP_BLOCKTIME)
+# and onnxruntime's pool spins too, taking the cores from the next variant (measured here, hidden 384,
+# b1 s32: Paddle 3L 63 ms interleaved with onnxruntime without a pause, 5.6 ms alone).
+ENGINE_PAUSE = 0.3
 SHAPES = {"throughput_b32_s128": (32, 128), "latency_b1_s32": (1, 32)}
 
 
@@ -89,11 +99,60 @@ def bench_inference(hidden, reps, workdir, eager_throughput=True):
     predictors = {}
     for n, model in models.items():
         inference.export(model, os.path.join(workdir, f"L{n}"))
-        predictors[n] = inference.create_predictor(os.path.join(workdir, f"L{n}"))
+        predictors[f"predictor_{n}L"] = inference.create_predictor(os.path.join(workdir, f"L{n}"))
+        predictors.update(onnx_predictors(model, n, workdir))
     for label, (batch, seq) in SHAPES.items():
         ids, types = random_ids(batch, seq)
-        out[label].update(interleaved({f"predictor_{n}L": predictor_forward(predictors[n], ids, types)
-                                       for n in depths}, reps))
+        out[label].update(interleaved({name: predictor_forward(p, ids, types) for name, p in predictors.items()},
+                                      reps, pause=ENGINE_PAUSE))
+    return out
+
+
+def onnx_predictors(model, n, workdir):
+    """{onnx_fp32_NL, int8_NL: predictor}: the model exported to ONNX, and that export quantized as
+    scripts/export_model.py --precision int8 does; {} where this stack cannot export ONNX (printed)."""
+    import onnx_export
+    import onnx_predictor
+    from args import InputError
+
+    try:
+        inference.check_request("onnx", "int8")
+    except InputError as e:
+        print(f"ONNX and int8 variants left out: {e}")
+        return {}
+    fp32 = os.path.join(inference.export(model, os.path.join(workdir, f"onnx{n}"), "onnx"), inference.ONNX_FILE)
+    int8 = onnx_export.quantize_int8(fp32, os.path.join(workdir, f"int8_{n}.onnx"))
+    threads = os.cpu_count() or 1  # as inference.create_predictor
+    return {f"onnx_fp32_{n}L": onnx_predictor.OnnxPredictor(fp32, threads),
+            f"int8_{n}L": onnx_predictor.OnnxPredictor(int8, threads)}
+
+
+def bench_peak(hidden, reps, workdir=None):
+    """{variant: median seconds} of one feed-forward-shaped matmul: without workdir Paddle eager and numpy
+    (fp32), with it the engines (Paddle Inference and onnxruntime fp32, onnxruntime int8)."""
+    if workdir is None:
+        return interleaved(machine_peak.fp32_variants(hidden), reps)
+    variants = {**machine_peak.engine_fp32_variants(hidden, workdir), **machine_peak.int8_variant(hidden)}
+    return interleaved(variants, reps, pause=ENGINE_PAUSE)
+
+
+RATE_KEYS = {"predictor": "fp32_gflops", "onnx_fp32": "onnx_fp32_gflops", "int8": "int8_effective_gops"}
+
+
+def roofline(hidden, infer, peak):
+    """FLOP rates the b32 s128 predictors achieve (model FLOPs / time) next to the matmul peaks."""
+    tp, (batch, seq) = infer["throughput_b32_s128"], SHAPES["throughput_b32_s128"]
+    gemm = machine_peak.matmul_flops(*machine_peak.ffn_shape(hidden, batch, seq)) / 1e9
+    fastest = min((k for k in peak if k.startswith("sgemm_")), key=peak.get)
+    out = {"peak_sgemm_gflops": gemm / peak[fastest], "peak_sgemm_by": fastest[len("sgemm_"):],
+           "peak_int8_gops": gemm / peak["int8_gemm_onnxruntime"] if "int8_gemm_onnxruntime" in peak else None}
+    for kind, key in RATE_KEYS.items():
+        for n in (12, 6, 3):
+            if f"{kind}_{n}L" in tp:
+                out[f"{key}_{n}L"] = machine_peak.encoder_flops(n, batch, seq, hidden) / 1e9 / tp[f"{kind}_{n}L"]
+    out["fp32_12L_of_peak"] = out["fp32_gflops_12L"] / out["peak_sgemm_gflops"]
+    if out["peak_int8_gops"] and "int8_effective_gops_3L" in out:
+        out["int8_3L_of_int8_peak"] = out["int8_effective_gops_3L"] / out["peak_int8_gops"]
     return out
 
 
@@ -126,11 +185,13 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128, with_kd=True):
     def live(batch_tensors):
         return run_patient_kd.modeling.teacher_forward(teacher, batch_tensors, layers)
 
+    objective = data.get_task("sst-2").objective
+
     def step(alpha, beta, outputs):
         args = SimpleNamespace(alpha=alpha, beta=beta, T=10.0)
 
         def run():
-            loss, _ = run_patient_kd.compute_loss(student, outputs, tensors, len(layers), args, CLASSIFICATION)
+            loss, _ = run_patient_kd.compute_loss(student, outputs, tensors, len(layers), args, objective)
             loss.backward()
             optimizer.step()
             optimizer.clear_grad()
@@ -192,6 +253,16 @@ def bench_grouping(hidden, reps, batch=32, timed_batches=20):
     return out
 
 
+def print_inference_table(tp, lat):
+    kinds = ("eager", "predictor", "onnx_fp32", "int8")
+    print("| model | " + " | ".join(f"{k} b32 s128" for k in kinds) + " | " + " | ".join(f"{k} b1 s32" for k in kinds)
+          + " |\n|---|" + "---|" * 2 * len(kinds))
+    for n in (12, 6, 3):
+        cells = [f"{tp[f'{k}_{n}L']:.3f} s" if f"{k}_{n}L" in tp else "-" for k in kinds]
+        cells += [f"{lat[f'{k}_{n}L'] * 1000:.1f} ms" if f"{k}_{n}L" in lat else "-" for k in kinds]
+        print(f"| {n} layers | " + " | ".join(cells) + " |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", action="store_true",
@@ -212,8 +283,11 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         train = bench_train_steps(hidden, 3, workdir, with_kd=not args.small, **train_shape)
         grouping = bench_grouping(hidden, 2 if args.small else 3, timed_batches=6 if args.small else 20)
+        peak = bench_peak(hidden, reps)  # eager Paddle: before any predictor or onnxruntime session
         infer = bench_inference(hidden, reps, workdir, eager_throughput=not args.small)
-    tp = infer["throughput_b32_s128"]
+        peak.update(bench_peak(hidden, reps, workdir))
+    tp, lat = infer["throughput_b32_s128"], infer["latency_b1_s32"]
+    ratio = lambda d, a, b: d[a] / d[b] if a in d and b in d else None  # noqa: E731
     eager_ratio = (lambda a, b: tp[a] / tp[b]) if "eager_12L" in tp else (lambda a, b: None)
     result = {
         "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps,
@@ -230,19 +304,20 @@ def main():
         "padding_ratio_random": grouping["padding_ratio_random"],
         "padding_ratio_grouped": grouping["padding_ratio_grouped"],
         "grouped_epoch_speedup": grouping["epoch_seconds_random"] / grouping["epoch_seconds_grouped"],
-        "seconds": {"inference": infer, "train_step": train, "grouping": grouping},
+        "int8_over_fp32_3L": ratio(tp, "predictor_3L", "int8_3L"),
+        "int8_3L_over_fp32_12L": ratio(tp, "predictor_12L", "int8_3L"),
+        "int8_over_fp32_12L": ratio(tp, "predictor_12L", "int8_12L"),
+        "int8_over_fp32_6L": ratio(tp, "predictor_6L", "int8_6L"),
+        "onnx_fp32_over_paddle_fp32_3L": ratio(tp, "predictor_3L", "onnx_fp32_3L"),
+        "int8_over_fp32_3L_b1": ratio(lat, "predictor_3L", "int8_3L"),
+        **roofline(hidden, infer, peak),
+        "seconds": {"inference": infer, "train_step": train, "grouping": grouping, "matmul_peak": peak},
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     print(f"\nhidden {hidden}, {reps} interleaved rounds, medians (seconds)\n")
-    print("| model | eager b32 s128 | predictor b32 s128 | eager b1 s32 | predictor b1 s32 |")
-    print("|---|---|---|---|---|")
-    lat = infer["latency_b1_s32"]
-    for n in (12, 6, 3):
-        eager_tp = f"{tp[f'eager_{n}L']:.3f}" if f"eager_{n}L" in tp else "-"
-        print(f"| {n} layers | {eager_tp} | {tp[f'predictor_{n}L']:.3f} | "
-              f"{lat[f'eager_{n}L'] * 1000:.1f} ms | {lat[f'predictor_{n}L'] * 1000:.1f} ms |")
+    print_inference_table(tp, lat)
     print(f"\n| training step (12 -> 6 layers, b{train_shape['batch']} s{train_shape['seq']}) | seconds |\n|---|---|")
     for k, v in train.items():
         print(f"| {k} | {v:.3f} |")

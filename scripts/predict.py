@@ -1,4 +1,4 @@
-"""Predict with an exported model (scripts/export_model.py) through paddle.inference.
+"""Predict with an exported model (scripts/export_model.py) on the engine its export.json names.
 
     python scripts/predict.py --model_dir exported/SST-2 --task_name SST-2 --input test.tsv --output SST-2.tsv
     echo "a gripping, funny film" | python scripts/predict.py --model_dir exported/SST-2 --task_name SST-2
@@ -7,6 +7,7 @@
 output is the GLUE submission format, `index<TAB>prediction` with the task's label strings.
 Without --input, sentences are read from stdin, one per line (pairs: the two texts tab-separated).
 When the input has labels (e.g. --split dev), the task's metrics are printed too.
+Paddle exports run on paddle.inference, ONNX exports (fp32 or int8) on onnxruntime.
 """
 import argparse
 import os
@@ -61,14 +62,13 @@ def main(argv=None):
     task = data.get_task(args.task_name)
     split = args.split or ("test_matched" if task.name == "mnli" else "test")
     try:
-        inference.program_file(args.model_dir)
+        predictor = inference.create_predictor(args.model_dir, args.device)
         tokenizer = modeling.load_tokenizer(args.model_dir, "--model_dir")
         raw = data.load_file(task, split, args.input) if args.input else stdin_examples(task, sys.stdin)
     except InputError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
     encoded = [data.encode(task, tokenizer, args.max_seq_length)(raw[i], i) for i in range(len(raw))]
-    predictor = inference.create_predictor(args.model_dir, args.device)
     logits = inference.predict_logits(predictor, encoded, data.collator(tokenizer), args.batch_size)
     write_predictions(args.output, task.objective.predictions(logits))
     if all("labels" in e for e in encoded):

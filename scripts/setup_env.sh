@@ -6,7 +6,8 @@
 #   VENV=.venv by default; one venv holds one stack: use another VENV for another stack or Python.
 #   PADDLE_GPU=cu118 | cu126 | cu129: Paddle's GPU build for that CUDA instead of the CPU wheel (from
 #              Paddle's package index for 3.x; the legacy 2.6.2 GPU wheel is PyPI's, cu118 only).
-# The requirements files are complete locks, installed with --no-deps (see requirements.txt).
+# The requirements files are complete locks, installed with --no-deps (see requirements.txt);
+# requirements-deploy.txt (ONNX export, int8, onnxruntime) is installed after the stack's lock, the same way.
 # An environment you activated yourself (virtualenv or conda, e.g. with paddlepaddle-gpu) that can
 # import paddle and paddlenlp is used as it is, unless VENV is given.
 set -euo pipefail
@@ -31,7 +32,8 @@ if ! PY_VERSION="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2
     echo "error: PYTHON=$PYTHON: not a Python interpreter" >&2
     exit 2
 fi
-STAMP="$VENV/.stack.py$PY_VERSION.$( (cat "$REQUIREMENTS"; echo "${PADDLE_GPU:-cpu}") | sha1sum | cut -c1-12)"
+DEPLOY_REQUIREMENTS="$ROOT/requirements-deploy.txt"
+STAMP="$VENV/.stack.py$PY_VERSION.$( (cat "$REQUIREMENTS" "$DEPLOY_REQUIREMENTS"; echo "${PADDLE_GPU:-cpu}") | sha1sum | cut -c1-12)"
 if [ ! -f "$STAMP" ]; then
     if [ -d "$VENV" ] && ! ls "$VENV"/.stack.py"$PY_VERSION".* > /dev/null 2>&1; then
         rm -rf "$VENV"  # another Python's venv, or an older layout: start afresh
@@ -39,6 +41,7 @@ if [ ! -f "$STAMP" ]; then
     echo "setting up $VENV: Python $PY_VERSION, $(basename "$REQUIREMENTS") (a minute or two)..."
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$REQUIREMENTS"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$DEPLOY_REQUIREMENTS"
     if [ -n "${PADDLE_GPU:-}" ]; then
         PADDLE_VERSION="$(sed -n 's/^paddlepaddle==//p' "$REQUIREMENTS")"
         case "$PADDLE_GPU:$PADDLE_VERSION" in
