@@ -36,19 +36,24 @@ def forward_matmul_flops(layers, hidden, batch, seq):
     return layers * (dense + attention)
 
 
+def timings(fn, reps):
+    """Seconds of each of `reps` calls of fn, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(reps):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return times
+
+
 def peak_sgemm_gflops(paddle, np, m=4096, k=768, n=3072, reps=5):
     """Best float32 matmul throughput of Paddle (eager) and numpy on the feed-forward shape."""
     a, b = np.random.rand(m, k).astype("float32"), np.random.rand(k, n).astype("float32")
     ta, tb = paddle.to_tensor(a), paddle.to_tensor(b)
     best = {}
     for name, fn in {"paddle": lambda: paddle.matmul(ta, tb).numpy(), "numpy": lambda: a @ b}.items():
-        fn()
-        times = []
-        for _ in range(reps):
-            tic = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - tic)
-        best[name] = 2 * m * k * n / min(times) / 1e9
+        best[name] = 2 * m * k * n / min(timings(fn, reps)) / 1e9
     return best
 
 
@@ -93,13 +98,7 @@ def worker(steps):
                     optimizer.step()
                     optimizer.clear_grad()
                     loss.item()
-                step()
-                times = []
-                for _ in range(steps):
-                    tic = time.perf_counter()
-                    step()
-                    times.append(time.perf_counter() - tic)
-                out[f"{mode}_{shape}_h{hidden}"] = statistics.median(times)
+                out[f"{mode}_{shape}_h{hidden}"] = statistics.median(timings(step, steps))
     print(json.dumps(out))
 
 
