@@ -39,3 +39,21 @@ def test_encoder_flops_of_bert_base_and_the_roofline_figures():
     assert abs(out["fp32_gflops_12L"] - machine_peak.encoder_flops(12, 32, 128, 768) / 2e9) < 1e-9
     assert abs(out["fp32_12L_of_peak"] - out["fp32_gflops_12L"] / out["peak_sgemm_gflops"]) < 1e-12
     assert "int8_effective_gops_3L" in out and "onnx_fp32_gflops_3L" not in out
+
+
+def test_train_step_summary_counts_flops_and_compares_paths():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import train_step
+
+    # 3 layers, hidden 384, batch 32, seq 16: (4 * 384^2 + 2 * 384 * 1536) * 2 * 512 tokens per layer, + attention
+    assert train_step.forward_matmul_flops(3, 384, 32, 16) == 3 * (2 * 512 * (4 * 384 ** 2 + 8 * 384 ** 2)
+                                                                     + 4 * 32 * 16 * 16 * 384)
+    keys = [f"{m}_{s}_h{h}" for m in ("ft", "pkd") for s in train_step.SHAPES for h in train_step.HIDDENS]
+    worker = {v: {"mkl": v, "peak": {"paddle": 100.0, "numpy": 80.0}, **{k: t for k in keys}}
+              for v, t in (("default", 2.0), ("auto", 1.0))}
+    out = train_step.summarise([worker, worker])
+    assert out["peak_sgemm_gflops"] == 100.0
+    assert all(v == 2.0 for v in out["speedup_auto_over_default"].values())
+    flops = 3 * train_step.forward_matmul_flops(3, 384, 32, 16)
+    assert out["train_step_gflops_ft"] == flops / 1.0 / 1e9
+    assert out["train_step_over_peak"] == out["train_step_gflops_ft"] / 100.0
