@@ -11,7 +11,6 @@ import kd_loss
 class Classification:
     """Outputs are one logit per class; labels are class ids; predictions are the label strings."""
 
-    name = "classification"
     label_dtype = "int64"
     uses_temperature = True
     hard_loss = staticmethod(kd_loss.ce_loss)
@@ -40,7 +39,6 @@ class Classification:
 class Regression:
     """One output, a score in [low, high] (STS-B: 0 to 5); predictions are scores clipped to that range."""
 
-    name = "regression"
     label_dtype = "float32"
     uses_temperature = False
     num_outputs = 1
