@@ -64,8 +64,7 @@ def export_program(model, out_dir):
     # full_graph: one static program with dynamic shapes (Paddle 3's default would trace per shape)
     static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
     paddle.jit.save(static, os.path.join(out_dir, "inference"))
-    written = [fmt for fmt, name in paddle_compat.PROGRAM_FILES.items() if os.path.isfile(os.path.join(out_dir, name))]
-    return {"program": written[0]}
+    return {"program": program_file(out_dir)[0]}
 
 
 def export_onnx(program_dir, out_dir, precision):
