@@ -1,14 +1,25 @@
-"""Process environment for fast CPU math, decided before Paddle is imported (it reads it once, at import).
+"""Process settings for fast CPU math, decided in one place (most of them before Paddle is imported).
 
     import cpu_env; CPU_MATH = cpu_env.configure()   # first thing in an entry point; it imports paddle
+    cpu_env.set_device(device)                       # instead of paddle.set_device
 
 - OMP_NUM_THREADS: Paddle pins OpenMP to one thread when it is unset (1.5x slower on 2 cores).
 - MKL_DEBUG_CPU_TYPE=5 on AMD processors with AVX2: Paddle's wheels ship Intel's libmklml, which
   gives non-Intel processors a slow generic path (measured on an AMD EPYC: a [1792x384]x[384x1536]
-  matmul 30 -> 60 GFLOP/s, a training step at sequence length 56 2.1x faster). Never on Intel (it would
-  take AVX-512 away), never over a value the user set: MKL_DEBUG_CPU_TYPE=0 forces the old path.
+  matmul 30 -> 60 GFLOP/s). Never on Intel (it would take AVX-512 away), never over the user's value.
+- glibc malloc keeps freed memory for reuse (mallopt: no mmap for large blocks, no trimming): by
+  default every activation or gradient above ~32 MB is a fresh mmap whose pages fault in on first
+  touch, ~30,000 page faults per training step at sequence length 56 (measured: 12% of the step).
+- On the CPU, Paddle's view ops (transpose, reshape, slice) copy instead of returning strided views
+  (FLAGS_use_stride_kernel=0, as Paddle <= 2.5 always did): the later copy of a 4-D strided view into
+  a contiguous tensor is a slow single-threaded loop in Paddle's CPU kernels (attention's transposes:
+  a training step at sequence length 56 1.3x faster). Results are bit-identical either way. GPUs
+  keep Paddle's default.
+Numbers: benchmarks/train_step.py. Each setting gives way to the user's own variable for it, and
+PKD_CPU_TUNING=off keeps Paddle's defaults for all of them (the before/after comparison).
 """
 import contextlib
+import ctypes
 import io
 import os
 import platform
@@ -21,6 +32,7 @@ import warnings
 # replaces distutils. Everything else printed at import is passed through.
 PADDLE_IMPORT_NOISE = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
 WARNINGS_NOISE = ("No ccache found", "Setuptools is replacing distutils")
+OFF = "PKD_CPU_TUNING"  # =off: Paddle's and glibc's defaults for everything below but the threads
 CHOSEN = "PKD_MKL_DEBUG_CPU_TYPE"  # the value configure() set, so a later call (or a child) tells it from the user's
 
 
@@ -47,11 +59,50 @@ def mkl_path(environ, machine, vendor, flags):
     """(value for MKL_DEBUG_CPU_TYPE or None, sentence for the log)."""
     if "MKL_DEBUG_CPU_TYPE" in environ:
         return None, f"MKL_DEBUG_CPU_TYPE={environ['MKL_DEBUG_CPU_TYPE']} as set by the user"
+    if environ.get(OFF) == "off":
+        return None, f"MKL path: default ({OFF}=off)"
     if machine.lower() not in ("x86_64", "amd64"):
         return None, f"MKL path: default ({machine} processor)"
     if vendor == "AuthenticAMD" and "avx2" in flags:
         return "5", "MKL path: AVX2 (AMD processor; MKL_DEBUG_CPU_TYPE=5, set MKL_DEBUG_CPU_TYPE=0 for the default)"
     return None, f"MKL path: default ({vendor or 'unknown'} processor)"
+
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def malloc_setting(environ, system, libc):
+    """(mallopt calls to make, sentence for the log); no calls when the user chose, or malloc is not glibc's."""
+    chosen = sorted(k for k in environ if k.startswith("MALLOC_") or (k == "GLIBC_TUNABLES" and "malloc" in environ[k]))
+    if chosen:
+        return [], f"malloc: as set by the user ({chosen[0]})"
+    if environ.get(OFF) == "off":
+        return [], f"malloc: default ({OFF}=off)"
+    if "malloc" in environ.get("LD_PRELOAD", ""):
+        return [], "malloc: preloaded allocator"
+    if system != "Linux" or libc != "glibc":
+        return [], "malloc: default (not glibc)"
+    return [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)], "malloc: freed memory kept for reuse"
+
+
+def stride_setting(environ):
+    """({flag: value} to set on the CPU, sentence for the log)."""
+    if "FLAGS_use_stride_kernel" in environ:
+        return {}, f"FLAGS_use_stride_kernel={environ['FLAGS_use_stride_kernel']} as set by the user"
+    if environ.get(OFF) == "off":
+        return {}, f"views: strided ({OFF}=off)"
+    return {"FLAGS_use_stride_kernel": False}, "views: copied on the CPU (FLAGS_use_stride_kernel=0)"
+
+
+def set_device(device):
+    """paddle.set_device(device), with the CPU-only flags above when it is the CPU."""
+    import paddle
+
+    place = paddle.set_device(device)
+    if str(device).startswith("cpu"):
+        paddle.set_flags(stride_setting(os.environ)[0])
+    return place
 
 
 def configure(environ=os.environ):
@@ -65,8 +116,13 @@ def configure(environ=os.environ):
     value, sentence = mkl_path(environ, platform.machine(), *cpu_vendor_and_flags())
     if value is not None:
         environ["MKL_DEBUG_CPU_TYPE"] = environ[CHOSEN] = value
+    calls, malloc_sentence = malloc_setting(environ, platform.system(), platform.libc_ver()[0])
+    libc = ctypes.CDLL(None) if calls else None
+    if calls and not all(libc.mallopt(param, value) == 1 for param, value in calls):
+        malloc_sentence = "malloc: default (mallopt refused)"
     import_paddle_quietly()
-    return f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']}; {sentence}"
+    return (f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']}; {sentence}; {malloc_sentence}; "
+            f"{stride_setting(environ)[1]}")
 
 
 def import_paddle_quietly():

@@ -231,7 +231,7 @@ def do_train(args):
 def train_in_output_dir(args, world, task, tokenizer):
     check_writable(args.output_dir, "--output_dir")
     setup_logging(args.output_dir if world.rank == 0 else None)
-    paddle.set_device(world.device(args.device))
+    cpu_env.set_device(world.device(args.device))
     set_seed(args.seed)
     logger.info("mode %s | task %s | %d process(es) | %s | %s", args.mode, task.name, world.size,
                 paddle_compat.build_name(), CPU_MATH if args.device == "cpu" else f"device {args.device}")

@@ -10,7 +10,9 @@ and int8 on onnxruntime, when requirements-deploy.txt is installed), throughput 
 and latency at batch 1 seq 32; (b) one training step of FT, KD and PKD, with the teacher run live
 and from the cache; (c) an epoch of real SST-2 batches (when ../shared/data is present, else
 synthetic lengths), random vs length-grouped batches; (d) the machine's own matmul peak
-(machine_peak.py), fp32 and int8, next to the FLOP rate the predictors achieve.
+(machine_peak.py), fp32 and int8, next to the FLOP rate the predictors achieve; (e) the GFLOP/s of a
+3-layer student's FT and PKD (cached) steps at SST-2's length-grouped shape (seq 16) and a pair
+task's (seq 56), batch 32 (train_step.py), against that peak: train_step_over_peak.
 """
 import argparse
 import json
@@ -37,6 +39,7 @@ import inference  # noqa: E402
 import machine_peak  # noqa: E402
 import run_patient_kd  # noqa: E402
 import teacher_cache  # noqa: E402
+import train_step  # noqa: E402
 from kd_loss import teacher_layers_for  # noqa: E402
 
 SST2_TRAIN = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "train.tsv")
@@ -204,6 +207,17 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128, with_kd=True):
     return interleaved(variants, reps)
 
 
+def bench_student_steps(hiddens, reps):
+    """GFLOP/s of the 3-layer student's FT and PKD (cached) steps at SST-2's and a pair task's shapes
+    (train_step.py: the same steps, with cpu_env's settings against Paddle's defaults)."""
+    rates = {}
+    for hidden in hiddens:
+        seconds = interleaved(train_step.student_steps(hidden)[0], reps)
+        rates.update({k: train_step.step_flops(hidden, train_step.SHAPES["_".join(k.split("_")[1:3])]) / t / 1e9
+                      for k, t in seconds.items()})
+    return rates
+
+
 def sst2_lengths(max_seq_length=128):
     """Token counts of SST-2 train sentences (real file when present), with [CLS] and [SEP]."""
     if os.path.isfile(SST2_TRAIN):
@@ -278,10 +292,11 @@ def main():
     reps = args.reps or (3 if args.small else 5)
     # --small: hidden 384, no eager throughput and no KD step (not target figures), smaller samples
     train_shape = dict(batch=16, seq=32) if args.small else dict(batch=32, seq=128)
-    paddle.set_device("cpu")
+    cpu_env.set_device("cpu")
     # eager work first: a paddle.inference predictor in the process slows eager mode (bench_inference)
     with tempfile.TemporaryDirectory() as workdir:
         train = bench_train_steps(hidden, 3, workdir, with_kd=not args.small, **train_shape)
+        student = bench_student_steps((384,) if args.small else train_step.HIDDENS, reps)
         grouping = bench_grouping(hidden, 2 if args.small else 3, timed_batches=6 if args.small else 20)
         peak = bench_peak(hidden, reps)  # eager Paddle: before any predictor or onnxruntime session
         infer = bench_inference(hidden, reps, workdir, eager_throughput=not args.small)
@@ -311,11 +326,17 @@ def main():
         "onnx_fp32_over_paddle_fp32_3L": ratio(tp, "predictor_3L", "onnx_fp32_3L"),
         "int8_over_fp32_3L_b1": ratio(lat, "predictor_3L", "int8_3L"),
         **roofline(hidden, infer, peak),
+        "train_step_gflops": student,
         "seconds": {"inference": infer, "train_step": train, "grouping": grouping, "matmul_peak": peak},
     }
+    result["train_step_gflops_ft"] = student["ft_sst2_s16_h384"]
+    result["train_step_over_peak"] = student["ft_sst2_s16_h384"] / result["peak_sgemm_gflops"]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
+    print("\n| student step (3 layers, b32) | GFLOP/s | of peak |\n|---|---|---|")
+    for k, v in student.items():
+        print(f"| {k} | {v:.1f} | {v / result['peak_sgemm_gflops']:.0%} |")
     print(f"\nhidden {hidden}, {reps} interleaved rounds, medians (seconds)\n")
     print_inference_table(tp, lat)
     print(f"\n| training step (12 -> 6 layers, b{train_shape['batch']} s{train_shape['seq']}) | seconds |\n|---|---|")

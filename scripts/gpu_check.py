@@ -84,7 +84,7 @@ def check_export_predict(work):
     task = data.get_task("sst-2")
     dev = data.encode_split(data.load_splits(task, ("dev",), os.path.join(work, "SST-2"))["dev"], task, tokenizer, 32)
     static = inference.predict_logits(inference.create_predictor(exported, DEVICE), dev, data.collator(tokenizer))
-    paddle.set_device(DEVICE)
+    cpu_env.set_device(DEVICE)
     model = modeling.load_classifier(model_dir, "x")
     model.eval()
     with paddle.no_grad():

@@ -41,19 +41,35 @@ def test_encoder_flops_of_bert_base_and_the_roofline_figures():
     assert "int8_effective_gops_3L" in out and "onnx_fp32_gflops_3L" not in out
 
 
-def test_train_step_summary_counts_flops_and_compares_paths():
+def test_train_step_summary_counts_flops_and_compares_settings():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import train_step
 
-    # 3 layers, hidden 384, batch 32, seq 16: (4 * 384^2 + 2 * 384 * 1536) * 2 * 512 tokens per layer, + attention
-    assert train_step.forward_matmul_flops(3, 384, 32, 16) == 3 * (2 * 512 * (4 * 384 ** 2 + 8 * 384 ** 2)
-                                                                     + 4 * 32 * 16 * 16 * 384)
+    # 3 layers, hidden 384, batch 32, seq 16: (4 * 384^2 + 2 * 384 * 1536) * 2 * 512 tokens per layer, + attention;
+    # forward and backward: 3x
+    assert train_step.step_flops(384, 16) == 3 * 3 * (2 * 512 * (4 * 384 ** 2 + 8 * 384 ** 2) + 4 * 32 * 16 * 16 * 384)
     keys = [f"{m}_{s}_h{h}" for m in ("ft", "pkd") for s in train_step.SHAPES for h in train_step.HIDDENS]
-    worker = {v: {"mkl": v, "peak": {"paddle": 100.0, "numpy": 80.0}, **{k: t for k in keys}}
-              for v, t in (("default", 2.0), ("auto", 1.0))}
-    out = train_step.summarise([worker, worker])
-    assert out["peak_sgemm_gflops"] == 100.0
-    assert all(v == 2.0 for v in out["speedup_auto_over_default"].values())
-    flops = 3 * train_step.forward_matmul_flops(3, 384, 32, 16)
-    assert out["train_step_gflops_ft"] == flops / 1.0 / 1e9
+    worker = {v: {"cpu": v, "peak": {"sgemm_paddle": 100.0, "sgemm_numpy": 80.0}, **{k: t for k in keys}}
+              for v, t in (("default", 2.0), ("mkl", 1.6), ("auto", 1.0))}
+    out = train_step.summarise([worker, worker], ["default", "mkl", "auto"])
+    assert out["peak_sgemm_gflops"] == 100.0 and out["settings"]["mkl"] == "mkl"
+    assert all(v == 2.0 for v in out["speedup_over_default"]["auto"].values())
+    assert all(v == 1.25 for v in out["speedup_over_default"]["mkl"].values())
+    assert out["train_step_gflops_ft"] == train_step.step_flops(384, 16) / 1.0 / 1e9
     assert out["train_step_over_peak"] == out["train_step_gflops_ft"] / 100.0
+    assert list(train_step.variants(ablation=False)) == ["default", "auto"]
+    assert train_step.variants(ablation=True)["mkl_views"]["FLAGS_use_stride_kernel"] == "0"
+
+
+def test_student_steps_train_the_project_step(monkeypatch):
+    """The benchmark's steps are the project's own: each one returns a finite loss and updates the student."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import train_step
+
+    monkeypatch.setattr(train_step, "VOCAB", 2000)
+    steps, model = train_step.student_steps(64, shapes={"sst2_s16": 16})
+    assert sorted(steps) == ["ft_sst2_s16_h64", "pkd_sst2_s16_h64"]
+    for step in steps.values():
+        before = model.classifier.weight.numpy().copy()
+        assert np.isfinite([step(), step()]).all()  # the warm-up's first learning rate is 0
+        assert np.abs(model.classifier.weight.numpy() - before).max() > 0

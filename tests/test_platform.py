@@ -1,6 +1,7 @@
 """The running stack: exported program formats, GPU checks, and the CPU math environment (cpu_env)."""
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -83,25 +84,67 @@ def test_mkl_avx2_path_only_on_amd_with_avx2_and_never_over_the_user():
     assert env["OMP_NUM_THREADS"] == "3" and line.startswith("OMP_NUM_THREADS=3; ")
     assert cpu_env.configure(env) == line  # a second call (or a child process) keeps its own choice
     env["MKL_DEBUG_CPU_TYPE"] = "0"
-    assert cpu_env.configure(env).endswith("MKL_DEBUG_CPU_TYPE=0 as set by the user")
+    assert "; MKL_DEBUG_CPU_TYPE=0 as set by the user; " in cpu_env.configure(env)
 
 
-def test_both_mkl_paths_train_the_same_within_rounding(sst2_dir, tiny_bert, teacher_dir, tmp_path):
-    """A few PKD steps with MKL's default path (forced) and with the automatic choice: same losses."""
+def test_cpu_settings_only_where_safe_and_never_over_the_user():
+    linux = ("Linux", "glibc")
+    calls, sentence = cpu_env.malloc_setting({}, *linux)
+    assert calls == [(cpu_env.M_MMAP_MAX, 0), (cpu_env.M_TRIM_THRESHOLD, 2**31 - 1)] and "kept" in sentence
+    assert cpu_env.malloc_setting({"MALLOC_ARENA_MAX": "2"}, *linux) == ([], "malloc: as set by the user (MALLOC_ARENA_MAX)")
+    assert cpu_env.malloc_setting({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0"}, *linux)[0] == []
+    assert cpu_env.malloc_setting({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}, *linux)[0] == []
+    assert cpu_env.malloc_setting({}, "Darwin", "")[0] == [] and cpu_env.malloc_setting({}, "Linux", "musl")[0] == []
+    assert cpu_env.stride_setting({})[0] == {"FLAGS_use_stride_kernel": False}
+    assert cpu_env.stride_setting({"FLAGS_use_stride_kernel": "1"})[0] == {}
+    off = {cpu_env.OFF: "off"}
+    assert cpu_env.malloc_setting(off, *linux)[0] == [] and cpu_env.stride_setting(off)[0] == {}
+    assert cpu_env.mkl_path(off, "x86_64", "AuthenticAMD", {"avx2"})[0] is None
+
+
+FAULTS_CHILD = """
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+import cpu_env
+cpu_env.configure()
+import paddle
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(16):
+    x = paddle.ones([16 * 1024 * 1024])  # 64 MB, allocated and freed each time, as a dense gradient is
+    del x
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_freed_memory_is_reused_without_new_page_faults():
+    faults = {}
+    for name, extra in (("default", {cpu_env.OFF: "off"}), ("tuned", {})):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != cpu_env.OFF}
+        proc = subprocess.run([sys.executable, "-c", FAULTS_CHILD, ROOT], env={**env, **extra}, capture_output=True,
+                              text=True, check=True)
+        faults[name] = int(proc.stdout.split()[-1])
+    pages = 16 * 64 * 2**20 // 4096
+    assert faults["default"] > pages / 2  # every allocation is a fresh mmap whose pages fault in
+    assert faults["tuned"] < pages / 4, faults  # only the first one does
+
+
+def test_cpu_settings_train_the_same_within_rounding(sst2_dir, tiny_bert, teacher_dir, tmp_path):
+    """A few PKD steps with Paddle's and glibc's defaults (PKD_CPU_TUNING=off) and with cpu_env's choices."""
     losses = {}
-    for name, mkl in (("default", "0"), ("auto", None)):
-        env = {k: v for k, v in os.environ.items() if k not in ("MKL_DEBUG_CPU_TYPE", cpu_env.CHOSEN)}
-        if mkl is not None:
-            env["MKL_DEBUG_CPU_TYPE"] = mkl
+    for name, extra in (("default", {cpu_env.OFF: "off"}), ("auto", {})):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MKL_DEBUG_CPU_TYPE", cpu_env.CHOSEN, cpu_env.OFF, "FLAGS_use_stride_kernel")}
         out = tmp_path / name
         argv = common_args(sst2_dir, tiny_bert, str(out), "--teacher_finetuned_model_path", teacher_dir,
                            "--num_layers_of_student_model", "2", "--alpha", "0.5", "--beta", "100",
                            "--max_steps", "20", "--logging_steps", "1", "--no_teacher_cache")
-        subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv], env={**env, **extra},
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         log = json.load(open(out / "results.json"))["train_log"]
         losses[name] = np.array([[w["loss"], w["ce"], w["kd"], w["pt"]] for w in log])
-        assert "MKL" in open(out / "train.log").read()
+        expected = "views: strided (PKD_CPU_TUNING=off)" if extra else "views: copied on the CPU"
+        assert expected in open(out / "train.log").read()
     assert losses["auto"].shape == (20, 4)
     np.testing.assert_allclose(losses["auto"], losses["default"], rtol=1e-4, atol=1e-5)
 
