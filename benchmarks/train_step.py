@@ -149,9 +149,9 @@ def summarise(rounds, names):
 
 def profile(steps=3):
     """Print where an SST-2-shape FT step's time goes (hidden 384): phases and operators, per step."""
+    print(cpu_env.configure())  # before Paddle is imported
     import paddle.profiler as profiler
 
-    print(cpu_env.configure())
     cpu_env.set_device("cpu")
     step = student_steps(384, shapes={"sst2_s16": 16}, modes={"ft": MODES["ft"]})[0]["ft_sst2_s16_h384"]
     step()
