@@ -5,7 +5,7 @@ pre-trained model (see scripts/finetune_teacher.sh).
 """
 import cpu_env
 
-# Before paddle is imported: threads and the MKL code path (see cpu_env.py).
+# Before paddle is imported: threads, MKL code path, malloc (see cpu_env.py).
 CPU_MATH = cpu_env.configure()
 
 import contextlib  # noqa: E402

@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import cpu_env  # noqa: E402
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402

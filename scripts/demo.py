@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import cpu_env  # noqa: E402
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
 
 import run_patient_kd  # noqa: E402
 from demo_assets import write_sst2_layout, write_tiny_bert  # noqa: E402

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import cpu_env  # noqa: E402
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads and the MKL path
+CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
 
 import data  # noqa: E402
 import inference  # noqa: E402
