@@ -4,9 +4,10 @@
     cpu_env.set_device(device)                       # instead of paddle.set_device
 
 - OMP_NUM_THREADS: Paddle pins OpenMP to one thread when it is unset (1.5x slower on 2 cores).
-- MKL_DEBUG_CPU_TYPE=5 on AMD processors with AVX2: Paddle's wheels ship Intel's libmklml, which
-  gives non-Intel processors a slow generic path (measured on an AMD EPYC: a [1792x384]x[384x1536]
-  matmul 30 -> 60 GFLOP/s). Never on Intel (it would take AVX-512 away), never over the user's value.
+- MKL_DEBUG_CPU_TYPE on AMD processors: Paddle's wheels ship Intel's libmklml (MKL 2019), which gives
+  non-Intel processors a slow generic path. 7 (AVX-512) where the processor has Skylake-SP's AVX-512
+  subsets, else 5 (AVX2) where it has AVX2 (measured on an AMD EPYC with AVX-512: a [4096x768]x[768x3072]
+  matmul 95 -> 203-253 -> 336 GFLOP/s). Never on Intel (MKL picks its best path there itself).
 - glibc malloc keeps freed memory for reuse (mallopt: no mmap for large blocks, no trimming): by
   default every activation or gradient above ~32 MB is a fresh mmap whose pages fault in on first
   touch, ~30,000 page faults per training step at sequence length 56 (measured: 12% of the step).
@@ -55,6 +56,11 @@ def cpu_vendor_and_flags(cpuinfo="/proc/cpuinfo"):
     return vendor, flags
 
 
+# The AVX-512 subsets of Skylake-SP that MKL's AVX-512 path (type 7) uses; AMD's Zen 4 and later have
+# them. Type 6 stops with "Illegal instruction" on an AMD EPYC (Xeon Phi's AVX-512, presumably): never chosen.
+AVX512_CORE = {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}
+
+
 def mkl_path(environ, machine, vendor, flags):
     """(value for MKL_DEBUG_CPU_TYPE or None, sentence for the log)."""
     if "MKL_DEBUG_CPU_TYPE" in environ:
@@ -63,6 +69,8 @@ def mkl_path(environ, machine, vendor, flags):
         return None, f"MKL path: default ({OFF}=off)"
     if machine.lower() not in ("x86_64", "amd64"):
         return None, f"MKL path: default ({machine} processor)"
+    if vendor == "AuthenticAMD" and AVX512_CORE <= flags:
+        return "7", "MKL path: AVX-512 (AMD processor; MKL_DEBUG_CPU_TYPE=7, set MKL_DEBUG_CPU_TYPE=0 for the default)"
     if vendor == "AuthenticAMD" and "avx2" in flags:
         return "5", "MKL path: AVX2 (AMD processor; MKL_DEBUG_CPU_TYPE=5, set MKL_DEBUG_CPU_TYPE=0 for the default)"
     return None, f"MKL path: default ({vendor or 'unknown'} processor)"

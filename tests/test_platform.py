@@ -71,9 +71,11 @@ def test_cpuinfo_is_read_from_the_first_processor(tmp_path):
     assert cpu_env.cpu_vendor_and_flags(str(tmp_path / "missing")) == ("", set())
 
 
-def test_mkl_avx2_path_only_on_amd_with_avx2_and_never_over_the_user():
+def test_mkl_fast_path_only_on_amd_with_avx2_or_avx512_and_never_over_the_user():
     amd, avx2 = "AuthenticAMD", {"avx2"}
     assert cpu_env.mkl_path({}, "x86_64", amd, avx2)[0] == "5"
+    assert cpu_env.mkl_path({}, "x86_64", amd, avx2 | cpu_env.AVX512_CORE)[0] == "7"
+    assert cpu_env.mkl_path({}, "x86_64", amd, avx2 | {"avx512f", "avx512cd"})[0] == "5"  # no BW, DQ, VL
     assert cpu_env.mkl_path({}, "x86_64", "GenuineIntel", avx2 | {"avx512f"})[0] is None
     assert cpu_env.mkl_path({}, "x86_64", amd, {"avx"})[0] is None
     assert cpu_env.mkl_path({}, "aarch64", amd, avx2)[0] is None
@@ -100,6 +102,15 @@ def test_cpu_settings_only_where_safe_and_never_over_the_user():
     off = {cpu_env.OFF: "off"}
     assert cpu_env.malloc_setting(off, *linux)[0] == [] and cpu_env.stride_setting(off)[0] == {}
     assert cpu_env.mkl_path(off, "x86_64", "AuthenticAMD", {"avx2"})[0] is None
+
+
+def test_cpu_device_copies_views():
+    import paddle
+
+    cpu_env.set_device("cpu")
+    x = paddle.ones([2, 3, 4])
+    assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] is False
+    assert x.transpose([0, 2, 1]).is_contiguous()  # a copy, not a strided view of x
 
 
 FAULTS_CHILD = """
