@@ -126,7 +126,7 @@ def configure(environ=os.environ):
         environ["MKL_DEBUG_CPU_TYPE"] = environ[CHOSEN] = value
     calls, malloc_sentence = malloc_setting(environ, platform.system(), platform.libc_ver()[0])
     libc = ctypes.CDLL(None) if calls else None
-    if calls and not all(libc.mallopt(param, value) == 1 for param, value in calls):
+    if calls and not all(libc.mallopt(param, setting) == 1 for param, setting in calls):
         malloc_sentence = "malloc: default (mallopt refused)"
     import_paddle_quietly()
     return (f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']}; {sentence}; {malloc_sentence}; "
