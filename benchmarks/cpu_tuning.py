@@ -40,7 +40,8 @@ def run(command, env, out):
     proc = subprocess.run([part.replace("{out}", out) for part in command], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - tic
     if proc.returncode != 0:
-        sys.exit(f"error: the command failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        last = (proc.stderr.strip().splitlines() or ["no output on stderr"])[-1]
+        sys.exit(f"error: the command failed (exit {proc.returncode}): {last}")
     return {"seconds": round(seconds, 1), "best_metric": best_metrics(out)}
 
 
