@@ -17,7 +17,8 @@
   a training step at sequence length 56 1.3x faster). Results are bit-identical either way. GPUs
   keep Paddle's default.
 Numbers: benchmarks/train_step.py. Each setting gives way to the user's own variable for it, and
-PKD_CPU_TUNING=off keeps Paddle's defaults for all of them (the before/after comparison).
+PKD_CPU_TUNING=off keeps Paddle's and glibc's defaults for all but the threads (the before/after
+comparison). Processors from Hygon (AMD Zen-based) are left to MKL's default: never tried.
 """
 import contextlib
 import ctypes
@@ -33,8 +34,18 @@ import warnings
 # replaces distutils. Everything else printed at import is passed through.
 PADDLE_IMPORT_NOISE = ("WARNING: OMP_NUM_THREADS set to ", "PLEASE USE OMP_NUM_THREADS WISELY.")
 WARNINGS_NOISE = ("No ccache found", "Setuptools is replacing distutils")
-OFF = "PKD_CPU_TUNING"  # =off: Paddle's and glibc's defaults for everything below but the threads
-CHOSEN = "PKD_MKL_DEBUG_CPU_TYPE"  # the value configure() set, so a later call (or a child) tells it from the user's
+TUNING_VAR = "PKD_CPU_TUNING"  # =off: Paddle's and glibc's defaults for all but the threads
+MKL_CHOSEN_VAR = "PKD_MKL_DEBUG_CPU_TYPE"  # the value configure() set, so a later call (or a child) tells it from the user's
+
+
+def tuning_off(environ):
+    return environ.get(TUNING_VAR, "").strip().lower() in ("off", "0", "false", "no")
+
+
+def fresh_environ(environ=os.environ):
+    """A copy of environ without what cpu_env reads or sets, so that a child process decides afresh."""
+    own = ("MKL_DEBUG_CPU_TYPE", MKL_CHOSEN_VAR, TUNING_VAR, "FLAGS_use_stride_kernel", "GLIBC_TUNABLES", "LD_PRELOAD")
+    return {k: v for k, v in environ.items() if k not in own and not k.startswith("MALLOC_")}
 
 
 def cpu_vendor_and_flags(cpuinfo="/proc/cpuinfo"):
@@ -65,8 +76,8 @@ def mkl_path(environ, machine, vendor, flags):
     """(value for MKL_DEBUG_CPU_TYPE or None, sentence for the log)."""
     if "MKL_DEBUG_CPU_TYPE" in environ:
         return None, f"MKL_DEBUG_CPU_TYPE={environ['MKL_DEBUG_CPU_TYPE']} as set by the user"
-    if environ.get(OFF) == "off":
-        return None, f"MKL path: default ({OFF}=off)"
+    if tuning_off(environ):
+        return None, f"MKL path: default ({TUNING_VAR}=off)"
     if machine.lower() not in ("x86_64", "amd64"):
         return None, f"MKL path: default ({machine} processor)"
     if vendor == "AuthenticAMD" and AVX512_CORE <= flags:
@@ -85,10 +96,10 @@ def malloc_setting(environ, system, libc):
     chosen = sorted(k for k in environ if k.startswith("MALLOC_") or (k == "GLIBC_TUNABLES" and "malloc" in environ[k]))
     if chosen:
         return [], f"malloc: as set by the user ({chosen[0]})"
-    if environ.get(OFF) == "off":
-        return [], f"malloc: default ({OFF}=off)"
-    if "malloc" in environ.get("LD_PRELOAD", ""):
-        return [], "malloc: preloaded allocator"
+    if tuning_off(environ):
+        return [], f"malloc: default ({TUNING_VAR}=off)"
+    if environ.get("LD_PRELOAD"):  # perhaps another allocator: not ours to tune
+        return [], "malloc: default (LD_PRELOAD is set)"
     if system != "Linux" or libc != "glibc":
         return [], "malloc: default (not glibc)"
     return [(M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1)], "malloc: freed memory kept for reuse"
@@ -98,19 +109,26 @@ def stride_setting(environ):
     """({flag: value} to set on the CPU, sentence for the log)."""
     if "FLAGS_use_stride_kernel" in environ:
         return {}, f"FLAGS_use_stride_kernel={environ['FLAGS_use_stride_kernel']} as set by the user"
-    if environ.get(OFF) == "off":
-        return {}, f"views: strided ({OFF}=off)"
+    if tuning_off(environ):
+        return {}, f"views: strided ({TUNING_VAR}=off)"
     return {"FLAGS_use_stride_kernel": False}, "views: copied on the CPU (FLAGS_use_stride_kernel=0)"
 
 
 def set_device(device):
-    """paddle.set_device(device), with the CPU-only flags above when it is the CPU."""
+    """paddle.set_device(device), with the CPU-only flag above on the CPU and Paddle's default elsewhere."""
     import paddle
 
     place = paddle.set_device(device)
-    if str(device).startswith("cpu"):
-        paddle.set_flags(stride_setting(os.environ)[0])
+    paddle.set_flags(device_flags(device, os.environ))
     return place
+
+
+def device_flags(device, environ):
+    """Paddle flags for running on `device`: the CPU-only one, or Paddle's default again when a process
+    moves from the CPU to a GPU; none when the user set it."""
+    flags = stride_setting(environ)[0]
+    on_cpu = str(device).startswith("cpu")
+    return {k: v if on_cpu else not v for k, v in flags.items()}
 
 
 def configure(environ=os.environ):
@@ -119,15 +137,16 @@ def configure(environ=os.environ):
     Returns one line saying what was chosen, for the log.
     """
     environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    if environ.get("MKL_DEBUG_CPU_TYPE") is not None and environ.get(CHOSEN) == environ["MKL_DEBUG_CPU_TYPE"]:
+    if environ.get("MKL_DEBUG_CPU_TYPE") is not None and environ.get(MKL_CHOSEN_VAR) == environ["MKL_DEBUG_CPU_TYPE"]:
         del environ["MKL_DEBUG_CPU_TYPE"]  # set by an earlier call (this process or a parent), not by the user
     value, sentence = mkl_path(environ, platform.machine(), *cpu_vendor_and_flags())
     if value is not None:
-        environ["MKL_DEBUG_CPU_TYPE"] = environ[CHOSEN] = value
+        environ["MKL_DEBUG_CPU_TYPE"] = environ[MKL_CHOSEN_VAR] = value
     calls, malloc_sentence = malloc_setting(environ, platform.system(), platform.libc_ver()[0])
     libc = ctypes.CDLL(None) if calls else None
-    if calls and not all(libc.mallopt(param, setting) == 1 for param, setting in calls):
-        malloc_sentence = "malloc: default (mallopt refused)"
+    refused = [param for param, setting in calls if libc.mallopt(param, setting) != 1]
+    if refused:
+        malloc_sentence = f"malloc: mallopt refused parameter(s) {refused}"
     import_paddle_quietly()
     return (f"OMP_NUM_THREADS={environ['OMP_NUM_THREADS']}; {sentence}; {malloc_sentence}; "
             f"{stride_setting(environ)[1]}")

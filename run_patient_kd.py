@@ -234,7 +234,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     cpu_env.set_device(world.device(args.device))
     set_seed(args.seed)
     logger.info("mode %s | task %s | %d process(es) | %s | %s", args.mode, task.name, world.size,
-                paddle_compat.build_name(), CPU_MATH if args.device == "cpu" else f"device {args.device}")
+                paddle_compat.build_name(), f"device {args.device}; {CPU_MATH}")
     for line in paddle_compat.gpu_arch_warnings() if args.device == "gpu" else ():
         logger.warning(line)
     logger.info("args %s", vars(args))

@@ -213,8 +213,7 @@ def bench_student_steps(hiddens, reps):
     rates = {}
     for hidden in hiddens:
         seconds = interleaved(train_step.student_steps(hidden)[0], reps)
-        rates.update({k: train_step.step_flops(hidden, train_step.SHAPES["_".join(k.split("_")[1:3])]) / t / 1e9
-                      for k, t in seconds.items()})
+        rates.update({k: train_step.flops_of(k) / t / 1e9 for k, t in seconds.items()})
     return rates
 
 
@@ -305,7 +304,7 @@ def main():
     ratio = lambda d, a, b: d[a] / d[b] if a in d and b in d else None  # noqa: E731
     eager_ratio = (lambda a, b: tp[a] / tp[b]) if "eager_12L" in tp else (lambda a, b: None)
     result = {
-        "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps,
+        "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps, "cpu_settings": CPU_MATH,
         "train_step_shape": train_shape,
         "threads": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
         "infer_speedup_6L": tp["predictor_12L"] / tp["predictor_6L"],

@@ -5,7 +5,8 @@ choices, run one after the other on the same machine; the metric of each run's r
     python benchmarks/cpu_tuning.py --name sst2_pkd_skip -- python run_patient_kd.py ... --output_dir {out}
 
 {out} in the command becomes a fresh folder per variant (under --work_dir). Entries are merged by
-name into benchmarks/results/cpu_tuning.json.
+name into benchmarks/results/cpu_tuning.json, with each run's best metric and train seconds, and
+whether the two variants' runs evaluated the same (same_results).
 """
 import argparse
 import glob
@@ -20,18 +21,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import cpu_env  # noqa: E402
 
-VARIANTS = {"default": {cpu_env.OFF: "off"}, "tuned": {}}
+VARIANTS = {"default": {cpu_env.TUNING_VAR: "off"}, "tuned": {}}
 
 
-def best_metrics(folder):
-    """{results.json path relative to folder: best metric} of the runs the command left in folder."""
-    found = {}
+def read_runs(folder):
+    """{run folder relative to folder: its results.json} for the runs the command left in folder."""
+    runs = {}
     for path in sorted(glob.glob(os.path.join(folder, "**", "results.json"), recursive=True)):
         with open(path) as f:
             result = json.load(f)
         if "best_metric" in result:
-            found[os.path.relpath(os.path.dirname(path), folder) or "."] = result["best_metric"]
-    return found
+            runs[os.path.relpath(os.path.dirname(path), folder)] = result
+    return runs
+
+
+def compare(default, tuned):
+    """Per run: whether every evaluation gave the same metrics, and the largest difference of a logged loss."""
+    out = {}
+    for name in sorted(set(default) & set(tuned)):
+        a, b = default[name], tuned[name]
+        losses = [abs(x["loss"] - y["loss"]) for x, y in zip(a.get("train_log", []), b.get("train_log", []))]
+        out[name] = {"same_evaluations": a.get("history") == b.get("history"),
+                     "max_loss_difference": max(losses, default=None)}
+    return out
 
 
 def run(command, env, out):
@@ -42,7 +54,7 @@ def run(command, env, out):
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output on stderr"])[-1]
         sys.exit(f"error: the command failed (exit {proc.returncode}): {last}")
-    return {"seconds": round(seconds, 1), "best_metric": best_metrics(out)}
+    return seconds, read_runs(out)
 
 
 def main():
@@ -50,20 +62,30 @@ def main():
     parser.add_argument("--name", required=True)
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "runs", "cpu_tuning"))
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "cpu_tuning.json"))
+    parser.add_argument("--first", choices=list(VARIANTS), default="default", help="which variant runs first")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not any("{out}" in part for part in command):
         parser.error("the command needs {out} where its output folder goes")
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("MKL_DEBUG_CPU_TYPE", cpu_env.CHOSEN, cpu_env.OFF, "FLAGS_use_stride_kernel")
-            and not k.startswith("MALLOC_")}
-    entry = {"command": " ".join(command)}
-    for name, extra in VARIANTS.items():
-        entry[name] = run(command, {**base, **extra}, os.path.join(args.work_dir, args.name, name))
+    entry = {"command": " ".join(command), "order": [args.first, *(v for v in VARIANTS if v != args.first)]}
+    runs = {}
+    for name in entry["order"]:
+        seconds, runs[name] = run(command, {**cpu_env.fresh_environ(), **VARIANTS[name]},
+                                  os.path.join(args.work_dir, args.name, name))
+        entry[name] = {"seconds": round(seconds, 1),
+                       "best_metric": {k: r["best_metric"] for k, r in runs[name].items()},
+                       "train_seconds": {k: r.get("train_seconds") for k, r in runs[name].items()}}
         print(f"{args.name} {name}: {entry[name]['seconds']} s, best {entry[name]['best_metric']}", flush=True)
     entry["speedup"] = round(entry["default"]["seconds"] / entry["tuned"]["seconds"], 2)
-    results = json.load(open(args.out)) if os.path.exists(args.out) else {}
+    train = {v: list(entry[v]["train_seconds"].values()) for v in VARIANTS}
+    if all(train[v] and None not in train[v] for v in VARIANTS):
+        entry["train_speedup"] = round(sum(train["default"]) / sum(train["tuned"]), 2)
+    entry["same_results"] = compare(runs["default"], runs["tuned"])
+    results = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            results = json.load(f)
     results[args.name] = entry
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)

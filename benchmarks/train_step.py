@@ -38,7 +38,7 @@ MODES = {"ft": dict(alpha=0.0, beta=0.0), "pkd": dict(alpha=0.5, beta=100.0)}
 
 def variants(ablation):
     """{name: environment for the worker}; the ablation adds cpu_env's settings one at a time."""
-    off = {cpu_env.OFF: "off"}
+    off = {cpu_env.TUNING_VAR: "off"}
     out = {"default": off}
     if ablation:
         mkl = cpu_env.mkl_path({}, platform.machine(), *cpu_env.cpu_vendor_and_flags())[0]
@@ -52,6 +52,13 @@ def variants(ablation):
 def step_flops(hidden, seq, layers=LAYERS, batch=BATCH):
     """Forward + backward matmul FLOPs of one step: 3x the forward's."""
     return 3 * machine_peak.encoder_flops(layers, batch, seq, hidden)
+
+
+def flops_of(key):
+    """step_flops of a step named f"{mode}_{shape}_h{hidden}" by student_steps."""
+    mode, shape_and_hidden = key.split("_", 1)
+    shape, hidden = shape_and_hidden.rsplit("_h", 1)
+    return step_flops(int(hidden), SHAPES[shape])
 
 
 def timed(fn, reps):
@@ -124,11 +131,11 @@ def worker(steps):
 
 
 def run_worker(env_extra, steps):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MKL_DEBUG_CPU_TYPE", cpu_env.CHOSEN, cpu_env.OFF, "FLAGS_use_stride_kernel")
-           and not k.startswith("MALLOC_")}
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--steps", str(steps)],
-                          capture_output=True, text=True, env={**env, **env_extra}, check=True)
+                          capture_output=True, text=True, env={**cpu_env.fresh_environ(), **env_extra})
+    if proc.returncode != 0:
+        sys.exit(f"error: a worker with {env_extra or 'the default settings'} failed (exit {proc.returncode}):\n"
+                 + proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -137,8 +144,7 @@ def summarise(rounds, names):
     keys = [k for k in rounds[0]["auto"] if k not in ("cpu", "peak")]
     med = {v: {k: statistics.median(r[v][k] for r in rounds) for k in keys} for v in names}
     peak = max(statistics.median(r[v]["peak"][e] for r in rounds) for v in names for e in rounds[0][v]["peak"])
-    gflops = {k: {v: step_flops(int(k.rsplit("_h", 1)[1]), SHAPES["_".join(k.split("_")[1:3])]) / med[v][k] / 1e9
-                  for v in names} for k in keys}
+    gflops = {k: {v: flops_of(k) / med[v][k] / 1e9 for v in names} for k in keys}
     out = {"peak_sgemm_gflops": peak, "settings": {v: rounds[0][v]["cpu"] for v in names},
            "seconds_per_step": med, "gflops": gflops,
            "speedup_over_default": {v: {k: med["default"][k] / med[v][k] for k in keys} for v in names if v != "default"}}

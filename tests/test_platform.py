@@ -95,22 +95,32 @@ def test_cpu_settings_only_where_safe_and_never_over_the_user():
     assert calls == [(cpu_env.M_MMAP_MAX, 0), (cpu_env.M_TRIM_THRESHOLD, 2**31 - 1)] and "kept" in sentence
     assert cpu_env.malloc_setting({"MALLOC_ARENA_MAX": "2"}, *linux) == ([], "malloc: as set by the user (MALLOC_ARENA_MAX)")
     assert cpu_env.malloc_setting({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0"}, *linux)[0] == []
-    assert cpu_env.malloc_setting({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}, *linux)[0] == []
+    assert cpu_env.malloc_setting({"LD_PRELOAD": "/usr/lib/libhoard.so"}, *linux)[0] == []
     assert cpu_env.malloc_setting({}, "Darwin", "")[0] == [] and cpu_env.malloc_setting({}, "Linux", "musl")[0] == []
     assert cpu_env.stride_setting({})[0] == {"FLAGS_use_stride_kernel": False}
     assert cpu_env.stride_setting({"FLAGS_use_stride_kernel": "1"})[0] == {}
-    off = {cpu_env.OFF: "off"}
+    off = {cpu_env.TUNING_VAR: "off"}
+    assert cpu_env.tuning_off({cpu_env.TUNING_VAR: " False "}) and not cpu_env.tuning_off({cpu_env.TUNING_VAR: "on"})
     assert cpu_env.malloc_setting(off, *linux)[0] == [] and cpu_env.stride_setting(off)[0] == {}
     assert cpu_env.mkl_path(off, "x86_64", "AuthenticAMD", {"avx2"})[0] is None
 
 
-def test_cpu_device_copies_views():
+def test_cpu_device_copies_views(monkeypatch):
     import paddle
 
-    cpu_env.set_device("cpu")
-    x = paddle.ones([2, 3, 4])
-    assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] is False
-    assert x.transpose([0, 2, 1]).is_contiguous()  # a copy, not a strided view of x
+    for name in ("FLAGS_use_stride_kernel", cpu_env.TUNING_VAR):
+        monkeypatch.delenv(name, raising=False)
+    before = paddle.get_flags(["FLAGS_use_stride_kernel"])
+    try:
+        cpu_env.set_device("cpu")
+        assert paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"] is False
+        assert paddle.ones([2, 3, 4]).transpose([0, 2, 1]).is_contiguous()  # a copy, not a strided view
+    finally:
+        paddle.set_flags(before)
+    # a process that moves on to a GPU gets Paddle's default back; the user's own value is never touched
+    assert cpu_env.device_flags("gpu:0", {}) == {"FLAGS_use_stride_kernel": True}
+    assert cpu_env.device_flags("cpu", {"FLAGS_use_stride_kernel": "1"}) == {}
+    assert cpu_env.device_flags("gpu", {cpu_env.TUNING_VAR: "OFF"}) == {}
 
 
 FAULTS_CHILD = """
@@ -130,9 +140,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_freed_memory_is_reused_without_new_page_faults():
     faults = {}
-    for name, extra in (("default", {cpu_env.OFF: "off"}), ("tuned", {})):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != cpu_env.OFF}
-        proc = subprocess.run([sys.executable, "-c", FAULTS_CHILD, ROOT], env={**env, **extra}, capture_output=True,
+    for name, extra in (("default", {cpu_env.TUNING_VAR: "off"}), ("tuned", {})):
+        proc = subprocess.run([sys.executable, "-c", FAULTS_CHILD, ROOT], env={**cpu_env.fresh_environ(), **extra},
+                              capture_output=True,
                               text=True, check=True)
         faults[name] = int(proc.stdout.split()[-1])
     pages = 16 * 64 * 2**20 // 4096
@@ -141,23 +151,27 @@ def test_freed_memory_is_reused_without_new_page_faults():
 
 
 def test_cpu_settings_train_the_same_within_rounding(sst2_dir, tiny_bert, teacher_dir, tmp_path):
-    """A few PKD steps with Paddle's and glibc's defaults (PKD_CPU_TUNING=off) and with cpu_env's choices."""
+    """20 PKD steps with Paddle's and glibc's defaults, with cpu_env's choices, and with only its MKL path:
+    the MKL path changes rounding (losses within 1e-5), malloc and copied views change nothing."""
+    mkl = cpu_env.mkl_path({}, platform.machine(), *cpu_env.cpu_vendor_and_flags())[0]
+    off = {cpu_env.TUNING_VAR: "off"}
+    variants = {"default": off, "auto": {}, "mkl_only": {**off, **({"MKL_DEBUG_CPU_TYPE": mkl} if mkl else {})}}
     losses = {}
-    for name, extra in (("default", {cpu_env.OFF: "off"}), ("auto", {})):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MKL_DEBUG_CPU_TYPE", cpu_env.CHOSEN, cpu_env.OFF, "FLAGS_use_stride_kernel")}
+    for name, extra in variants.items():
         out = tmp_path / name
         argv = common_args(sst2_dir, tiny_bert, str(out), "--teacher_finetuned_model_path", teacher_dir,
                            "--num_layers_of_student_model", "2", "--alpha", "0.5", "--beta", "100",
                            "--max_steps", "20", "--logging_steps", "1", "--no_teacher_cache")
-        subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv], env={**env, **extra},
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv],
+                       env={**cpu_env.fresh_environ(), **extra}, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         log = json.load(open(out / "results.json"))["train_log"]
         losses[name] = np.array([[w["loss"], w["ce"], w["kd"], w["pt"]] for w in log])
-        expected = "views: strided (PKD_CPU_TUNING=off)" if extra else "views: copied on the CPU"
+        expected = "views: copied on the CPU" if name == "auto" else "views: strided (PKD_CPU_TUNING=off)"
         assert expected in open(out / "train.log").read()
     assert losses["auto"].shape == (20, 4)
     np.testing.assert_allclose(losses["auto"], losses["default"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(losses["auto"], losses["mkl_only"])
 
 
 @pytest.mark.skipif(paddle_compat.visible_gpus() > 0, reason="a GPU is visible")
