@@ -36,13 +36,18 @@ def read_runs(folder):
 
 
 def compare(default, tuned):
-    """Per run: whether every evaluation gave the same metrics, and the largest difference of a logged loss."""
+    """Per run: whether every evaluation gave the same value of the run's metric, and the largest
+    differences of the evaluation losses and of the logged training losses."""
     out = {}
     for name in sorted(set(default) & set(tuned)):
         a, b = default[name], tuned[name]
-        losses = [abs(x["loss"] - y["loss"]) for x, y in zip(a.get("train_log", []), b.get("train_log", []))]
-        out[name] = {"same_evaluations": a.get("history") == b.get("history"),
-                     "max_loss_difference": max(losses, default=None)}
+        metric = a["best_metric_name"]
+        evals = list(zip(a.get("history", []), b.get("history", [])))
+        train = list(zip(a.get("train_log", []), b.get("train_log", [])))
+        out[name] = {f"same_{metric}_every_evaluation": all(x["step"] == y["step"] and x[metric] == y[metric]
+                                                            for x, y in evals) and len(evals) > 0,
+                     "max_eval_loss_difference": max((abs(x["loss"] - y["loss"]) for x, y in evals), default=None),
+                     "max_train_loss_difference": max((abs(x["loss"] - y["loss"]) for x, y in train), default=None)}
     return out
 
 
@@ -57,15 +62,32 @@ def run(command, env, out):
     return seconds, read_runs(out)
 
 
+def write_entry(path, name, fields):
+    """Merge fields into the entry `name` of the JSON file at path."""
+    results = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    results[name] = {**results.get(name, {}), **fields}
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"{name}: written {path}: {json.dumps(fields)[:300]}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True)
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "runs", "cpu_tuning"))
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "cpu_tuning.json"))
     parser.add_argument("--first", choices=list(VARIANTS), default="default", help="which variant runs first")
+    parser.add_argument("--compare_only", action="store_true",
+                        help="recompute same_results from the runs already in --work_dir, run nothing")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.compare_only:
+        return write_entry(args.out, args.name, {"same_results": compare(
+            *(read_runs(os.path.join(args.work_dir, args.name, v)) for v in ("default", "tuned")))})
     if not any("{out}" in part for part in command):
         parser.error("the command needs {out} where its output folder goes")
     entry = {"command": " ".join(command), "order": [args.first, *(v for v in VARIANTS if v != args.first)]}
@@ -82,14 +104,7 @@ def main():
     if all(train[v] and None not in train[v] for v in VARIANTS):
         entry["train_speedup"] = round(sum(train["default"]) / sum(train["tuned"]), 2)
     entry["same_results"] = compare(runs["default"], runs["tuned"])
-    results = {}
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            results = json.load(f)
-    results[args.name] = entry
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
-    print(f"{args.name}: {entry['speedup']}x; written {args.out}")
+    write_entry(args.out, args.name, entry)
 
 
 if __name__ == "__main__":

@@ -73,3 +73,16 @@ def test_student_steps_train_the_project_step(monkeypatch):
         before = model.classifier.weight.numpy().copy()
         assert np.isfinite([step(), step()]).all()  # the warm-up's first learning rate is 0
         assert np.abs(model.classifier.weight.numpy() - before).max() > 0
+
+
+def test_cpu_tuning_compares_runs_by_their_metric_and_losses():
+    import cpu_tuning
+
+    def run(accs, losses):
+        return {"best_metric_name": "acc", "history": [{"step": 10 * i, "acc": a, "loss": 0.5} for i, a in enumerate(accs)],
+                "train_log": [{"loss": x} for x in losses]}
+
+    out = cpu_tuning.compare({"ft": run([0.5, 0.7], [1.0, 0.8]), "kd": run([0.5, 0.7], [1.0, 0.8])},
+                             {"ft": run([0.5, 0.7], [1.0, 0.8 + 1e-7]), "kd": run([0.5, 0.6], [1.0, 0.9])})
+    assert out["ft"]["same_acc_every_evaluation"] and abs(out["ft"]["max_train_loss_difference"] - 1e-7) < 1e-12
+    assert not out["kd"]["same_acc_every_evaluation"] and abs(out["kd"]["max_train_loss_difference"] - 0.1) < 1e-9
