@@ -17,10 +17,8 @@ task's (seq 56), batch 32 (train_step.py), against that peak: train_step_over_pe
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,27 +38,10 @@ import machine_peak  # noqa: E402
 import run_patient_kd  # noqa: E402
 import teacher_cache  # noqa: E402
 import train_step  # noqa: E402
+from timing import interleaved  # noqa: E402
 from kd_loss import teacher_layers_for  # noqa: E402
 
 SST2_TRAIN = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "train.tsv")
-
-
-def interleaved(variants, reps, pause=0.0):
-    """{name: median seconds} over `reps` rounds, one call of every variant per round (after one warm-up).
-
-    pause: seconds to sleep before each timed call, so that the previous variant's idle worker threads
-    (which spin for a while before sleeping) do not take the cores of the next one.
-    """
-    times = {name: [] for name in variants}
-    for name, fn in variants.items():
-        fn()
-    for _ in range(reps):
-        for name, fn in variants.items():
-            time.sleep(pause)
-            tic = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - tic)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bert(hidden, layers, vocab=30522, seed=0):

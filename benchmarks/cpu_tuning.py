@@ -9,7 +9,6 @@ name into benchmarks/results/cpu_tuning.json, with each run's best metric and tr
 whether the two variants' runs evaluated the same (same_results).
 """
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import collect_results  # noqa: E402
 import cpu_env  # noqa: E402
 
 VARIANTS = {"default": {cpu_env.TUNING_VAR: "off"}, "tuned": {}}
@@ -27,7 +28,7 @@ VARIANTS = {"default": {cpu_env.TUNING_VAR: "off"}, "tuned": {}}
 def read_runs(folder):
     """{run folder relative to folder: its results.json} for the runs the command left in folder."""
     runs = {}
-    for path in sorted(glob.glob(os.path.join(folder, "**", "results.json"), recursive=True)):
+    for path in collect_results.find_results([folder]):
         with open(path) as f:
             result = json.load(f)
         if "best_metric" in result:

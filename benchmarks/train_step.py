@@ -29,6 +29,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import cpu_env  # noqa: E402
 import machine_peak  # noqa: E402
+from timing import timed  # noqa: E402
 
 SHAPES = {"sst2_s16": 16, "pair_s56": 56}
 HIDDENS = (384, 768)
@@ -59,17 +60,6 @@ def flops_of(key):
     mode, shape_and_hidden = key.split("_", 1)
     shape, hidden = shape_and_hidden.rsplit("_h", 1)
     return step_flops(int(hidden), SHAPES[shape])
-
-
-def timed(fn, reps):
-    """Median seconds of `reps` calls of fn, after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(reps):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
 
 
 def student_steps(hidden, shapes=SHAPES, modes=MODES, seed=0):
