@@ -8,7 +8,7 @@ The settings are read when Paddle and MKL load, so each variant runs in its own 
 (cpu_env's choices) and, with --ablation, the settings added one at a time (MKL path, then copied
 views, then malloc = auto). Workers alternate round after round, so a shared machine's drift hits all
 alike; medians are reported. Each worker times the project's own step (run_patient_kd.compute_loss,
-build_optimizer: AdamW, warm-up schedule, clipping) of a 3-layer student at batch 32, FT and PKD (from
+build_optimizer: AdamW, warm-up schedule, clipping; backward, apply_gradients) of a 3-layer student at batch 32, FT and PKD (from
 cached teacher outputs), for two real shapes: SST-2 after length grouping (seq 16) and a sentence-pair
 task (seq 56), hidden 384 and 768. GFLOP/s count 3x the forward's matmul FLOPs (forward and backward);
 the peak is the best of Paddle's and numpy's float32 matmul of the feed-forward shape, measured by the
@@ -95,10 +95,8 @@ def student_steps(hidden, shapes=SHAPES, modes=MODES, seed=0):
 
             def step(args=args, batch=batch, teacher=teacher if weights["alpha"] > 0 else None):
                 loss, _ = run_patient_kd.compute_loss(model, teacher, batch, LAYERS - 1, args, objective)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                optimizer.clear_grad()
+                run_patient_kd.backward(loss, scaler=None)
+                run_patient_kd.apply_gradients(optimizer, scheduler, scaler=None)
                 return loss.item()
             steps[f"{mode}_{shape}_h{hidden}"] = step
     return steps, model
