@@ -5,14 +5,15 @@
 
 The settings are read when Paddle and MKL load, so each variant runs in its own worker process:
 "default" (PKD_CPU_TUNING=off: Paddle's and glibc's defaults, what this project ran before), "auto"
-(cpu_env's choices) and, with --ablation, the settings added one at a time (MKL path, then copied
-views, then malloc = auto). Workers alternate round after round, so a shared machine's drift hits all
-alike; medians are reported. Each worker times the project's own step (run_patient_kd.compute_loss,
-build_optimizer: AdamW, warm-up schedule, clipping; backward, apply_gradients) of a 3-layer student at batch 32, FT and PKD (from
-cached teacher outputs), for two real shapes: SST-2 after length grouping (seq 16) and a sentence-pair
-task (seq 56), hidden 384 and 768. GFLOP/s count 3x the forward's matmul FLOPs (forward and backward);
-the peak is the best of Paddle's and numpy's float32 matmul of the feed-forward shape, measured by the
-same workers (bench_speed.py reports the same steps against the inference engines' peak).
+(cpu_env's choices) and, with --ablation, the settings added one at a time (MKL path, then copied views,
+then malloc = auto). Workers alternate round after round, so a shared machine's drift hits all alike;
+medians are reported. Each worker times the project's own step (run_patient_kd's compute_loss, backward
+and apply_gradients, with build_optimizer's AdamW, warm-up schedule and clipping) of a 3-layer student
+at batch 32, FT and PKD (from cached teacher outputs), for two real shapes: SST-2 after length grouping
+(seq 16) and a sentence-pair task (seq 56), hidden 384 and 768. GFLOP/s count 3x the forward's matmul
+FLOPs (forward and backward); the peak is the best of Paddle's and numpy's float32 matmul of the feed-
+forward shape, measured by the same workers (bench_speed.py reports the same steps against the inference
+engines' peak).
 """
 import argparse
 import json
