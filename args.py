@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_device():
-    import paddle_compat
+    from runtime import paddle_compat
 
     return "gpu" if paddle_compat.visible_gpus() > 0 else "cpu"
 
@@ -27,7 +27,7 @@ def default_device():
 def check_device(device):
     """--device gpu on a CPU-only Paddle or without a visible GPU: InputError saying what to install or use."""
     if device == "gpu":
-        import paddle_compat
+        from runtime import paddle_compat
 
         problem = paddle_compat.gpu_unusable()
         if problem:
@@ -97,6 +97,11 @@ def build_parser():
     p.add_argument("--device", choices=("gpu", "cpu"), default=None, help="default: gpu when one is visible")
     p.add_argument("--use_amp", action="store_true", help="mixed precision (float16 with loss scaling), GPU only")
     return p
+
+
+def flag_values(args):
+    """{flag: value} of every command-line flag (as given or defaulted), without the fields derived from them."""
+    return {a.dest: getattr(args, a.dest) for a in build_parser()._actions if a.dest != "help"}
 
 
 def mode_of(alpha, beta):

@@ -16,7 +16,7 @@ from paddlenlp.datasets import load_dataset
 from paddlenlp.datasets.glue import Glue
 
 from args import InputError
-from objective import Classification, Regression
+from training.objective import Classification, Regression
 
 
 @dataclass(frozen=True)

@@ -21,25 +21,21 @@ import sys
 import tempfile
 from types import SimpleNamespace
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import cpu_env  # noqa: E402
+from project_root import ROOT, CPU_SETTINGS  # first: the project on sys.path, CPU settings before paddle
+from runtime import cpu_env
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
+import numpy as np
+import paddle
+from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-from paddlenlp.transformers import BertConfig, BertForSequenceClassification  # noqa: E402
-
-import data  # noqa: E402
-import inference  # noqa: E402
-import machine_peak  # noqa: E402
-import run_patient_kd  # noqa: E402
-import teacher_cache  # noqa: E402
-import train_step  # noqa: E402
-from timing import interleaved  # noqa: E402
-from kd_loss import teacher_layers_for  # noqa: E402
+import data
+from deploy import inference
+import machine_peak
+import run_patient_kd
+from runtime import teacher_cache
+import train_step
+from timing import interleaved
+from kd_loss import teacher_layers_for
 
 SST2_TRAIN = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2", "train.tsv")
 
@@ -95,8 +91,8 @@ def bench_inference(hidden, reps, workdir, eager_throughput=True):
 def onnx_predictors(model, n, workdir):
     """{onnx_fp32_NL, int8_NL: predictor}: the model exported to ONNX, and that export quantized as
     scripts/export_model.py --precision int8 does; {} where this stack cannot export ONNX (printed)."""
-    import onnx_export
-    import onnx_predictor
+    from deploy import onnx_export
+    from deploy import onnx_predictor
     from args import InputError
 
     try:
@@ -285,7 +281,7 @@ def main():
     ratio = lambda d, a, b: d[a] / d[b] if a in d and b in d else None  # noqa: E731
     eager_ratio = (lambda a, b: tp[a] / tp[b]) if "eager_12L" in tp else (lambda a, b: None)
     result = {
-        "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps, "cpu_settings": CPU_MATH,
+        "command": " ".join(["python"] + sys.argv), "hidden_size": hidden, "reps": reps, "cpu_settings": CPU_SETTINGS,
         "train_step_shape": train_shape,
         "threads": os.environ.get("OMP_NUM_THREADS"), "cpu_count": os.cpu_count(),
         "infer_speedup_6L": tp["predictor_12L"] / tp["predictor_6L"],

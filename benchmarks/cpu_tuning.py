@@ -16,11 +16,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import collect_results  # noqa: E402
-import cpu_env  # noqa: E402
+from project_root import ROOT  # first: the project on sys.path, CPU settings before paddle
+import collect_results
+from runtime import cpu_env
 
 VARIANTS = {"default": {cpu_env.TUNING_VAR: "off"}, "tuned": {}}
 

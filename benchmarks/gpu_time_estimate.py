@@ -9,13 +9,8 @@ published dense FP16 tensor throughput (NVIDIA datasheets; sparse figures halved
 faster than a per-step floor for the framework's own work (kernel launches, Python): a guess.
 """
 import argparse
-import os
-import sys
 
 import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 HIDDEN, FFN, BATCH = 768, 3072, 32
 # Dense FP16 tensor TFLOPS from NVIDIA's datasheets (sparse figures halved).

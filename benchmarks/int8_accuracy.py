@@ -16,17 +16,13 @@ import statistics
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import cpu_env  # noqa: E402
+from project_root import ROOT  # first: the project on sys.path, CPU settings before paddle
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import data  # noqa: E402
-import inference  # noqa: E402
-import modeling  # noqa: E402
+import data
+from deploy import inference
+import modeling
 
 EXPORTS = (("paddle", "fp32"), ("onnx", "fp32"), ("onnx", "int8"))
 TARGET_MEAN_DROP = 1.0  # points of accuracy, fp32 -> int8

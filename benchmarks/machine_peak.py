@@ -64,7 +64,7 @@ def paddle_inference_matmul(hidden, workdir, threads=None):
     import paddle
     from paddle.static import InputSpec
 
-    import paddle_compat
+    from runtime import paddle_compat
 
     m, k, n = ffn_shape(hidden)
     layer = paddle.nn.Linear(k, n, bias_attr=False)

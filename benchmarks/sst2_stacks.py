@@ -13,10 +13,9 @@ import argparse
 import json
 import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-import collect_results  # noqa: E402
+import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
+import collect_results
 
 MODES = {"ft": "BERT3-FT", "kd": "BERT3-KD (α 0.5, T 10)", "pkd_skip": "BERT3-PKD-skip (β 100, layers 2, 4)",
          "pkd_last": "BERT3-PKD-last (β 100, layers 4, 5)"}

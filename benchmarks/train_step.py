@@ -25,12 +25,10 @@ import sys
 import time
 from types import SimpleNamespace
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import cpu_env  # noqa: E402
-import machine_peak  # noqa: E402
-from timing import timed  # noqa: E402
+from project_root import ROOT  # first: the project on sys.path, CPU settings before paddle
+from runtime import cpu_env
+import machine_peak
+from timing import timed
 
 SHAPES = {"sst2_s16": 16, "pair_s56": 56}
 HIDDENS = (384, 768)

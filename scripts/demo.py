@@ -11,17 +11,12 @@ import argparse
 import json
 import os
 import shlex
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import cpu_env  # noqa: E402
+import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
-
-import run_patient_kd  # noqa: E402
-from demo_assets import write_sst2_layout, write_tiny_bert  # noqa: E402
+import run_patient_kd
+from demo_assets import write_sst2_layout, write_tiny_bert
 
 COMMON = ["--task_name", "SST-2", "--batch_size", "32", "--max_seq_length", "64",
           "--logging_steps", "100", "--save_steps", "100"]

@@ -13,11 +13,11 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 
-import inference  # noqa: E402
-import modeling  # noqa: E402
-from args import InputError  # noqa: E402
+from deploy import inference
+import modeling
+from args import InputError
 
 
 def main(argv=None):

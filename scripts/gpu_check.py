@@ -15,16 +15,13 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import cpu_env  # noqa: E402
+from project_root import ROOT  # first: the project on sys.path, CPU settings before paddle
+from runtime import cpu_env
 
-cpu_env.configure()
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import paddle_compat  # noqa: E402
-from demo_assets import write_sst2_layout, write_tiny_bert  # noqa: E402
+from runtime import paddle_compat
+from demo_assets import write_sst2_layout, write_tiny_bert
 
 ITEMS = ("teacher", "ft", "kd", "pkd", "amp", "two_gpus", "export_predict")
 STEPS = 30
@@ -74,7 +71,7 @@ def check_two_gpus(work):
 
 def check_export_predict(work):
     import data
-    import inference
+    from deploy import inference
     import modeling
     import paddle
 

@@ -10,20 +10,15 @@ When the input has labels (e.g. --split dev), the task's metrics are printed too
 Paddle exports run on paddle.inference, ONNX exports (fp32 or int8) on onnxruntime.
 """
 import argparse
-import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import cpu_env  # noqa: E402
+import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
-
-import data  # noqa: E402
-import inference  # noqa: E402
-import modeling  # noqa: E402
-from args import TASK_NAMES, InputError  # noqa: E402
-from metrics import task_metrics  # noqa: E402
+import data
+from deploy import inference
+import modeling
+from args import TASK_NAMES, InputError
+from training.metrics import task_metrics
 
 
 def stdin_examples(task, lines):

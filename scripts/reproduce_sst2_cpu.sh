@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # FT vs KD vs PKD on the real SST-2 with a real pre-trained BERT-architecture model, sized for a
-# 2-core CPU (about 2 hours with Paddle's CPU defaults, less with cpu_env.py's settings). One
+# 2-core CPU (about 2 hours with Paddle's CPU defaults, less with runtime/cpu_env.py's settings). One
 # command, resumable: finished runs are skipped, a stopped run resumes from its last checkpoint.
 #
 #   bash scripts/reproduce_sst2_cpu.sh

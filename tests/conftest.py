@@ -2,22 +2,17 @@
 import atexit
 import os
 import shutil
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import cpu_env  # noqa: E402
+from project_root import ROOT  # first: the project on sys.path, CPU settings before paddle
 
-CPU_MATH = cpu_env.configure()  # before paddle is imported: threads, MKL path, malloc (cpu_env.py)
+import pytest
+
+from demo_assets import write_sst2_layout, write_tiny_bert
+
 # Teacher caches of the tests go to a throwaway folder, never the user's ~/.cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pkd-test-cache-")
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
-
-import pytest  # noqa: E402
-
-from demo_assets import write_sst2_layout, write_tiny_bert  # noqa: E402
 
 TINY = dict(num_layers=4, hidden_size=32, heads=2)
 

@@ -1,13 +1,7 @@
 """The speed benchmark's own logic: variants timed in turn, and padding of random vs length-grouped batches."""
-import os
-import sys
-
 import numpy as np
 
-from conftest import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import bench_speed  # noqa: E402
+import bench_speed
 
 
 def test_variants_are_interleaved_after_one_warm_up():
@@ -42,7 +36,6 @@ def test_encoder_flops_of_bert_base_and_the_roofline_figures():
 
 
 def test_train_step_summary_counts_flops_and_compares_settings():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import train_step
 
     # 3 layers, hidden 384, batch 32, seq 16: (4 * 384^2 + 2 * 384 * 1536) * 2 * 512 tokens per layer, + attention;
@@ -63,7 +56,6 @@ def test_train_step_summary_counts_flops_and_compares_settings():
 
 def test_student_steps_train_the_project_step(monkeypatch):
     """The benchmark's steps are the project's own: each one returns a finite loss and updates the student."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import train_step
 
     monkeypatch.setattr(train_step, "VOCAB", 2000)

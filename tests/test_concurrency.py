@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-import disk_cache
-import file_lock
+from runtime import disk_cache
+from runtime import file_lock
 from args import InputError
 from conftest import ROOT, common_args
 
@@ -23,7 +23,7 @@ WORKER = """
 import logging, os, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-import disk_cache
+from runtime import disk_cache
 folder, gate = sys.argv[1], sys.argv[2]
 log = logging.getLogger("worker")  # its own handler: importing paddle may already have configured the root logger
 log.addHandler(logging.StreamHandler(sys.stdout))
@@ -169,7 +169,7 @@ def test_a_required_array_missing_from_meta_is_not_trusted(tmp_path):
 HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
-import file_lock
+from runtime import file_lock
 with file_lock.output_dir_claimed(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)

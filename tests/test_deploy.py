@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import data
-import evaluation
+from training import evaluation
 import export_model
-import inference
+from deploy import inference
 import modeling
-import paddle_compat
+from runtime import paddle_compat
 import predict
 from conftest import ROOT
 
@@ -99,7 +99,7 @@ def test_weights_written_as_constant_nodes_become_initializers():
     import onnx
     from onnx import helper, numpy_helper
 
-    import onnx_export
+    from deploy import onnx_export
 
     weight = numpy_helper.from_array(np.ones((4, 3), np.float32))
     graph = helper.make_graph(

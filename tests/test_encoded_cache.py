@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 import data
-import run_patient_kd
+from training import inputs
 from test_data import LAYOUTS, write_layout
 
 
@@ -18,7 +18,7 @@ def run_args(data_dir, cache_dir, max_seq_length=32, holdout=0, max_train=0):
 
 def tokenised_today(args, task, tokenizer):
     """What a run tokenised before the cache existed: load, select, encode."""
-    raw = run_patient_kd.load_data(args, task)
+    raw = inputs.load_data(args, task)
     return {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
 
 
@@ -46,9 +46,9 @@ def test_cached_splits_are_the_tokenised_splits(sst2_dir, tokenizer, tmp_path, l
     task = data.get_task("sst-2")
     args = run_args(sst2_dir, tmp_path, holdout=holdout, max_train=max_train)
     want = tokenised_today(args, task, tokenizer)
-    built, _ = run_patient_kd.load_encoded(args, task, tokenizer)
+    built, _ = inputs.load_encoded(args, task, tokenizer)
     assert "encoded data: reusing" not in log_text()
-    cached, dev_splits = run_patient_kd.load_encoded(args, task, tokenizer)
+    cached, dev_splits = inputs.load_encoded(args, task, tokenizer)
     assert "encoded data: reusing" in log_text()
     assert built == cached == want
     assert set(cached) == {"train", *dev_splits} and dev_splits == (("holdout",) if holdout else ("dev",))
@@ -60,8 +60,8 @@ def test_cached_pairs_and_other_layouts(name, tokenizer, tmp_path):
     task = data.get_task(name)
     args = run_args(write_layout(tmp_path / name, LAYOUTS[name]), tmp_path / "cache")
     want = tokenised_today(args, task, tokenizer)
-    run_patient_kd.load_encoded(args, task, tokenizer)
-    assert run_patient_kd.load_encoded(args, task, tokenizer)[0] == want
+    inputs.load_encoded(args, task, tokenizer)
+    assert inputs.load_encoded(args, task, tokenizer)[0] == want
 
 
 def entries(cache_dir):
@@ -73,18 +73,18 @@ def test_any_change_of_input_gives_a_new_entry(sst2_dir, tiny_bert, tokenizer, t
 
     task, cache = data.get_task("sst-2"), tmp_path / "cache"
     copy = shutil.copytree(sst2_dir, tmp_path / "SST-2")
-    run_patient_kd.load_encoded(run_args(copy, cache), task, tokenizer)
-    run_patient_kd.load_encoded(run_args(copy, cache), task, tokenizer)
+    inputs.load_encoded(run_args(copy, cache), task, tokenizer)
+    inputs.load_encoded(run_args(copy, cache), task, tokenizer)
     assert len(entries(cache)) == 1
-    run_patient_kd.load_encoded(run_args(copy, cache, max_seq_length=16), task, tokenizer)
-    run_patient_kd.load_encoded(run_args(copy, cache, max_train=50), task, tokenizer)
+    inputs.load_encoded(run_args(copy, cache, max_seq_length=16), task, tokenizer)
+    inputs.load_encoded(run_args(copy, cache, max_train=50), task, tokenizer)
     with open(copy / "dev.tsv", "a", encoding="utf-8") as f:
         f.write("a good film\t1\n")
-    run_patient_kd.load_encoded(run_args(copy, cache), task, tokenizer)
+    inputs.load_encoded(run_args(copy, cache), task, tokenizer)
     other_vocab = shutil.copytree(tiny_bert, tmp_path / "bert")
     with open(other_vocab / "vocab.txt", "a", encoding="utf-8") as f:
         f.write("extra\n")
-    run_patient_kd.load_encoded(run_args(copy, cache), task, BertTokenizer.from_pretrained(str(other_vocab)))
+    inputs.load_encoded(run_args(copy, cache), task, BertTokenizer.from_pretrained(str(other_vocab)))
     assert len(entries(cache)) == 5
 
 
@@ -101,5 +101,5 @@ def test_windows_line_endings_and_a_byte_order_mark_give_the_same_examples(name,
         folder.mkdir()
         for split in ("train",) + task.dev_splits:
             (folder / f"{split}.tsv").write_bytes(convert(open(data.split_file(plain, split), "rb").read()))
-        got, _ = run_patient_kd.load_encoded(run_args(folder, tmp_path / "cache"), task, tokenizer)
+        got, _ = inputs.load_encoded(run_args(folder, tmp_path / "cache"), task, tokenizer)
         assert got == want, variant

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import data
-import evaluation
+from training import evaluation
 import export_model
-import inference
+from deploy import inference
 import modeling
 import predict
 import run_patient_kd

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-import cpu_env
-import inference
-import paddle_compat
+from runtime import cpu_env
+from deploy import inference
+from runtime import paddle_compat
 from args import InputError
 from conftest import ROOT, common_args
 
@@ -126,7 +126,7 @@ def test_cpu_device_copies_views(monkeypatch):
 FAULTS_CHILD = """
 import resource, sys
 sys.path.insert(0, sys.argv[1])
-import cpu_env
+from runtime import cpu_env
 cpu_env.configure()
 import paddle
 for step in range(20):

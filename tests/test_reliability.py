@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-import checkpoint
+from runtime import checkpoint
 import run_patient_kd
 from conftest import ROOT, common_args
 

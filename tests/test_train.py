@@ -65,8 +65,8 @@ def test_best_model_reloads_and_reproduces_the_metric(runs, sst2_dir):
     from paddlenlp.transformers import BertForSequenceClassification, BertTokenizer
 
     import data
-    import evaluation
-    from metrics import task_metrics
+    from training import evaluation
+    from training.metrics import task_metrics
 
     result, out = runs["kd"]
     best = os.path.join(out, "best_model")

@@ -6,7 +6,7 @@ README gives the measurements behind this choice and the alternatives tried.
 """
 import os
 
-import deploy_deps
+from deploy import deploy_deps
 
 OPSET = 13
 

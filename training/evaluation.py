@@ -5,8 +5,9 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-import objective
-from metrics import looks_untrained, main_metric_name, task_metrics
+from runtime.run_log import logger
+from training import objective
+from training.metrics import looks_untrained, main_metric_name, task_metrics
 
 
 def model_inputs(batch):
@@ -61,3 +62,12 @@ def check_teacher(teacher, dev_loaders, task):
     return metrics, (f"warning: the teacher does not look fine-tuned on {task.name}: {name} {metrics[name]:.4f} "
                      f"on the evaluation split is no better than a model that learned nothing; fine-tune it first "
                      f"(scripts/finetune_teacher.sh) or check --teacher_finetuned_model_path")
+
+
+def log_teacher_check(teacher, dev_loaders, task):
+    """check_teacher, logged: the teacher's metrics on the evaluation split, and the warning if there is one."""
+    metrics, warning = check_teacher(teacher, dev_loaders, task)
+    logger.info("teacher on the evaluation split: %s", " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    if warning:
+        logger.warning(warning)
+    return metrics

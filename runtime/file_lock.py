@@ -109,3 +109,14 @@ def output_dir_claimed(path):
         yield created
     finally:
         lock.release()
+
+
+def check_writable(path, flag):
+    """Create `path` if needed and write a file into it; InputError naming the flag when that fails."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write_test.{os.getpid()}")  # one per process: ranks probe at once
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise InputError(f"{flag} {path}: not writable ({e.strerror})") from e

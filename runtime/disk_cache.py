@@ -18,8 +18,8 @@ import shutil
 
 import numpy as np
 
-import checkpoint
-import file_lock
+from runtime import checkpoint
+from runtime import file_lock
 
 META = "meta.json"
 

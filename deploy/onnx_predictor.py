@@ -1,7 +1,7 @@
 """Run an ONNX export (onnx_export.py) with onnxruntime on the CPU; same call as inference.PaddlePredictor."""
 import numpy as np
 
-import deploy_deps
+from deploy import deploy_deps
 
 
 class OnnxPredictor:

@@ -11,7 +11,7 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
-import paddle_compat
+from runtime import paddle_compat
 from args import InputError
 
 PARAMS_FILE = "inference.pdiparams"
@@ -31,7 +31,7 @@ def check_request(fmt, precision):
         raise InputError(f"--format onnx: paddle2onnx exports Paddle 3.x programs only (installed: paddlepaddle "
                          f"{paddle_compat.VERSION}); export with the default stack (requirements.txt)")
     if fmt == "onnx":
-        import deploy_deps
+        from deploy import deploy_deps
 
         for module in ("paddle2onnx", "onnx", "onnxruntime"):
             deploy_deps.require(module, f"--format onnx{' --precision int8' if precision == 'int8' else ''}")
@@ -69,7 +69,7 @@ def export_program(model, out_dir):
 
 def export_onnx(program_dir, out_dir, precision):
     """OUT_DIR/model.onnx from the Paddle program in PROGRAM_DIR, fp32 or int8; returns the export.json fields."""
-    import onnx_export
+    from deploy import onnx_export
 
     _, program = program_file(program_dir)
     target = os.path.join(out_dir, ONNX_FILE)
@@ -129,7 +129,7 @@ def create_predictor(model_dir, device="cpu", threads=None):
         if device == "gpu":
             raise InputError(f"--model_dir {model_dir}: ONNX exports run on the CPU (onnxruntime's CPU build); "
                              "use --device cpu, or a Paddle export for the GPU")
-        import onnx_predictor
+        from deploy import onnx_predictor
 
         return onnx_predictor.OnnxPredictor(os.path.join(model_dir, ONNX_FILE), threads)
     return PaddlePredictor(model_dir, device, threads)

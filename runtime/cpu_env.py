@@ -1,6 +1,6 @@
 """Process settings for fast CPU math, decided in one place (most of them before Paddle is imported).
 
-    import cpu_env; CPU_MATH = cpu_env.configure()   # first thing in an entry point; it imports paddle
+    from runtime.cpu_first import CPU_SETTINGS   # first import of an entry point: configure() before paddle
     cpu_env.set_device(device)                       # instead of paddle.set_device
 
 - OMP_NUM_THREADS: Paddle pins OpenMP to one thread when it is unset (1.5x slower on 2 cores).

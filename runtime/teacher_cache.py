@@ -16,8 +16,8 @@ import time
 import numpy as np
 import paddle
 
-import checkpoint
-import disk_cache
+from runtime import checkpoint
+from runtime import disk_cache
 import modeling
 
 

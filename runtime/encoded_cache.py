@@ -18,8 +18,8 @@ import os
 import numpy as np
 import paddlenlp
 
-import checkpoint
-import disk_cache
+from runtime import checkpoint
+from runtime import disk_cache
 
 FORMAT = 1  # raise when what is stored, or how examples are selected or encoded, changes
 FIELDS = ("input_ids", "offsets", "token_type_ids", "labels")

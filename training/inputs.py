@@ -1,0 +1,70 @@
+"""What the training loop consumes: the tokenised splits, their loaders and the teacher's outputs.
+
+With --data_dir the tokenised splits come from the encoded-split cache, and for KD and PKD the
+teacher's outputs from the teacher cache, so that only the first run of a grid search pays for them.
+"""
+import data
+import modeling
+from runtime import encoded_cache, teacher_cache
+from runtime.run_log import logger
+
+
+def uses_cache_dir(args):
+    """The teacher's outputs are cached for KD and PKD, and the tokenised splits of --data_dir for every mode."""
+    return args.data_dir is not None or (args.mode != "ft" and not args.no_teacher_cache)
+
+
+def load_data(args, task):
+    """Raw splits: train (optionally cut to a fixed random subset, or with a slice held out for evaluation)
+    and the evaluation splits."""
+    raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
+    if args.holdout_from_train:
+        raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
+    if args.max_train_examples:
+        raw["train"] = data.subsample(raw["train"], args.max_train_examples)
+    return raw
+
+
+def load_encoded(args, task, tokenizer):
+    """({split: tokenised examples}, names of the evaluation splits)."""
+    dev_splits = ("holdout",) if args.holdout_from_train else task.dev_splits
+
+    def encode():
+        raw = load_data(args, task)
+        return {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
+
+    if args.data_dir is None:
+        encoded = encode()
+    else:
+        files = data.split_files(("train",) + task.dev_splits, args.data_dir)
+        key = encoded_cache.cache_key(task, files, tokenizer, args.max_seq_length, args.holdout_from_train,
+                                      args.max_train_examples)
+        encoded = encoded_cache.load_or_encode(args.teacher_cache_dir, key, ("train",) + dev_splits, encode, logger)
+    if args.holdout_from_train:
+        logger.info("evaluating on %d examples held out from train, not on the dev set", len(encoded["holdout"]))
+    logger.info("train %d examples, %s", len(encoded["train"]), ", ".join(f"{s} {len(encoded[s])}" for s in dev_splits))
+    return encoded, dev_splits
+
+
+def make_loaders(args, encoded, dev_splits, tokenizer):
+    """(train loader, {split: eval loader})."""
+    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
+                               args.gradient_accumulation_steps)
+    return loader, {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
+
+
+def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world):
+    """(batch -> teacher logits and [CLS] states, cache key): from the on-disk cache, or the live teacher."""
+    if teacher is None:
+        return None, None
+    if args.no_teacher_cache:
+        return (lambda batch: modeling.teacher_forward(teacher, batch, layers)), None
+    loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
+
+    def cached():
+        return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
+                                           encoded_train, loader, layers, logger)
+
+    outputs = cached() if world.rank == 0 else None
+    world.barrier()  # the other ranks read what rank 0 wrote
+    return outputs or cached()
