@@ -41,14 +41,28 @@ def default_cache_dir():
 
 def build_parser():
     p = _Parser(description="Fine-tuning, KD and Patient-KD of BERT students (Sun et al. 2019).")
-    p.add_argument("--task_name", required=True, type=str.lower, choices=TASK_NAMES, metavar="TASK",
-                   help="one of SST-2, QQP, ChnSentiCorp, CoLA, MRPC, RTE, QNLI, MNLI, WNLI, STS-B (any case)")
+    p.add_argument("--task_name", default=None, metavar="TASK",
+                   help="one of SST-2, QQP, ChnSentiCorp, CoLA, MRPC, RTE, QNLI, MNLI, WNLI, STS-B (any case); with "
+                        "--train_file only a name for logs and tables (default: the train file's name)")
     p.add_argument("--model_name_or_path", default="bert-base-uncased",
                    help="pre-trained BERT: a hub name or a local save_pretrained folder")
     p.add_argument("--teacher_finetuned_model_path", default=None,
                    help="fine-tuned teacher folder; required for KD and PKD")
     p.add_argument("--data_dir", default=None,
                    help="folder with the official train.tsv and dev.tsv; without it the task is downloaded")
+    own = p.add_argument_group("your own data (instead of a built-in task)")
+    own.add_argument("--train_file", help="training examples: .csv or .tsv with a header row, or .jsonl")
+    own.add_argument("--dev_file", help="evaluation examples, same columns (needed with --train_file)")
+    own.add_argument("--test_file", help="examples without labels, for scripts/predict.py (optional)")
+    own.add_argument("--text_columns", metavar="NAME[,NAME]",
+                     help="one column (single texts) or two (pairs); default: text, sentence, text_a,text_b or "
+                          "sentence1,sentence2, whichever the file has")
+    own.add_argument("--label_column", default="label")
+    own.add_argument("--task_type", choices=("classification", "regression"), default="classification")
+    own.add_argument("--labels", metavar="A,B,...", help="the classes in this order (default: the sorted train labels)")
+    p.add_argument("--metric_for_best", default=None, metavar="NAME",
+                   help="the dev metric best_model is chosen by (default: acc; pearson_and_spearman for regression; "
+                        "mcc for CoLA)")
     p.add_argument("--output_dir", default="output")
     p.add_argument("--holdout_from_train", type=int, default=0, metavar="N",
                    help="evaluate on N examples held out from train instead of dev (for choosing hyper-parameters)")
@@ -111,8 +125,30 @@ def mode_of(alpha, beta):
     return "kd" if alpha > 0 else "ft"
 
 
+def check_task_flags(args):
+    """A built-in --task_name, or --train_file with --dev_file; never both kinds of data."""
+    own = [f"--{k}" for k in ("train_file", "dev_file", "test_file") if getattr(args, k)]
+    if own and not args.train_file:
+        raise InputError(f"{own[0]} needs --train_file (and --dev_file)")
+    if args.train_file:
+        if not args.dev_file:
+            raise InputError("--train_file needs --dev_file (the examples evaluated during training)")
+        if args.data_dir:
+            raise InputError("--data_dir is for the built-in tasks' official files; with --train_file and --dev_file "
+                             "leave it out")
+        return
+    if args.task_name is None:
+        raise InputError("give --task_name (one of SST-2, QQP, ChnSentiCorp, CoLA, MRPC, RTE, QNLI, MNLI, WNLI, "
+                         "STS-B) or your own --train_file and --dev_file")
+    args.task_name = args.task_name.lower()
+    if args.task_name not in TASK_NAMES:
+        raise InputError(f"--task_name {args.task_name!r} is not a built-in task ({', '.join(TASK_NAMES)}); "
+                         f"for your own data give --train_file and --dev_file")
+
+
 def check_args(args):
     """Raise InputError naming the flag for values no run can use."""
+    check_task_flags(args)
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.T <= 0:

@@ -5,6 +5,7 @@ local official files (`--data_dir`), so a local run reads exactly what a downloa
 Local files are checked first, row by row, so a malformed file is reported with its line
 instead of failing deep inside the builder.
 """
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -16,24 +17,52 @@ from paddlenlp.datasets import load_dataset
 from paddlenlp.datasets.glue import Glue
 
 from args import InputError
+from training.metrics import metric_names
+from training import objective
 from training.objective import Classification, Regression
+
+
+class BenchmarkFiles:
+    """The reader of a built-in task: PaddleNLP's dataset builder, on a download or on --data_dir's official files."""
+
+    def split_files(self, task, splits, data_dir):
+        """{split: path} of the files a run reads; {} when they are downloaded."""
+        return split_files(splits, data_dir) if data_dir is not None else {}
+
+    def load_splits(self, task, splits, data_dir=None):
+        return load_splits(task, splits, data_dir)
+
+    def load_file(self, task, split, path):
+        return load_file(task, split, path)
 
 
 @dataclass(frozen=True)
 class Task:
     name: str  # lower case, as given to --task_name
-    dataset: str  # load_dataset's path
+    dataset: str  # load_dataset's path ("own": the user's files)
     config: str  # load_dataset's name (GLUE sub-task), or None
     text_keys: tuple  # one key for single sentences, two for pairs
     label_key: str
     objective: object  # objective.Classification (with the label strings) or objective.Regression
-    metric: str  # "acc", "acc_f1", "mcc" or "pearson_spearman"
+    metric: str  # "acc", "acc_f1", "mcc", "classification" (acc, macro F1, MCC) or "pearson_spearman"
     dev_splits: tuple
+    reader: object = BenchmarkFiles()  # where the examples come from (own_data.task.OwnFiles for own files)
+    best_metric: str = None  # --metric_for_best; None: the metric's usual one
 
     @property
     def labels(self):
         """Label strings as they stand in the files, in class-id order; () for a regression task."""
         return self.objective.labels
+
+    @property
+    def main_metric(self):
+        """The metric best_model is chosen by."""
+        return self.best_metric or metric_names(self.metric)[0]
+
+    def describe(self):
+        """What travels with a trained model (task.json, export.json), so that predict.py needs no task flags."""
+        return {"task_name": self.name, "dataset": self.dataset, "text_columns": list(self.text_keys),
+                "label_column": self.label_key, "metric": self.metric, **self.objective.describe()}
 
 
 def _glue(name, text_keys, metric="acc", dev_splits=("dev",), objective=None):
@@ -64,6 +93,30 @@ def get_task(name):
     if name.lower() not in TASKS:
         raise InputError(f"--task_name {name!r} is not one of {', '.join(TASKS)}")
     return TASKS[name.lower()]
+
+
+def task_from_description(d):
+    """The task a model was trained on, from Task.describe()'s dict."""
+    if d.get("dataset") != "own" and d.get("task_name") in TASKS:
+        return TASKS[d["task_name"]]
+    from own_data.task import OwnFiles
+
+    return Task(d["task_name"], "own", None, tuple(d["text_columns"]), d["label_column"],
+                objective.from_description(d), d["metric"], ("dev",), reader=OwnFiles({}))
+
+
+def task_of(args):
+    """The run's task: a built-in one (--task_name), or one made from --train_file and --dev_file."""
+    if args.train_file:
+        from own_data.task import own_task
+
+        task = own_task(args)
+    else:
+        task = dataclasses.replace(get_task(args.task_name), best_metric=args.metric_for_best)
+    if task.best_metric and task.best_metric not in metric_names(task.metric):
+        raise InputError(f"--metric_for_best {task.best_metric}: {task.name} computes "
+                         f"{', '.join(metric_names(task.metric))}")
+    return task
 
 
 def split_file(data_dir, split):

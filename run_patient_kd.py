@@ -95,7 +95,7 @@ def main(argv=None):
 
 def train(args):
     world = World()
-    task = data.get_task(args.task_name)
+    task = data.task_of(args)
     # Flags no run can use are refused before anything is loaded, cached or written.
     tokenizer = modeling.load_run_tokenizer(args)
     modeling.check_model_limits(args, tokenizer)
@@ -280,7 +280,8 @@ def evaluate_and_keep_best(run, results, step, epoch):
     metrics = evaluation.evaluate(run.student, run.dev_loaders, run.task)
     improved = run_results.record_evaluation(results, step, epoch, metrics)
     if improved:
-        checkpoint.save_model_dir(run.student, run.tokenizer, os.path.join(run.args.output_dir, "best_model"))
+        checkpoint.save_model_dir(run.student, run.tokenizer, os.path.join(run.args.output_dir, "best_model"),
+                                  run.task.describe())
     run.scalars.add("dev", metrics, step)
     logger.info("eval step %d | %s | best %s %.4f at step %d%s", step,
                 " ".join(f"{k} {v:.4f}" for k, v in metrics.items()), results["best_metric_name"],

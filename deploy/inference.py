@@ -37,8 +37,9 @@ def check_request(fmt, precision):
             deploy_deps.require(module, f"--format onnx{' --precision int8' if precision == 'int8' else ''}")
 
 
-def export(model, out_dir, fmt="paddle", precision="fp32"):
-    """Write the model to OUT_DIR in FORMAT (paddle | onnx) and PRECISION (fp32 | int8), with export.json."""
+def export(model, out_dir, fmt="paddle", precision="fp32", task_info=None):
+    """Write the model to OUT_DIR in FORMAT (paddle | onnx) and PRECISION (fp32 | int8), with export.json
+    (and in it the task the model was trained on, data.Task.describe(), when known)."""
     os.makedirs(out_dir, exist_ok=True)
     if fmt == "paddle":
         info = export_program(model, out_dir)
@@ -47,6 +48,8 @@ def export(model, out_dir, fmt="paddle", precision="fp32"):
             export_program(model, work)
             info = export_onnx(work, out_dir, precision)
     info.update(format=fmt, precision=precision, engine=ENGINES[fmt], paddle=paddle_compat.VERSION)
+    if task_info:
+        info["task"] = task_info
     with open(os.path.join(out_dir, EXPORT_INFO), "w") as f:
         json.dump(info, f, indent=1)
     return out_dir

@@ -49,12 +49,22 @@ def _write_dir_atomically(final_dir, write):
         raise CheckpointError(f"could not write {final_dir}: {e.strerror or e}") from e
 
 
-def save_model_dir(model, tokenizer, final_dir):
-    """A save_pretrained folder (config, weights, tokenizer files) ready for pretrained_models/<TASK>/."""
+TASK_FILE = "task.json"  # the task a model was trained on (data.Task.describe): predict.py needs no task flags
+
+
+def save_model_dir(model, tokenizer, final_dir, task_info=None):
+    """A save_pretrained folder (config, weights, tokenizer files, task.json) ready for pretrained_models/<TASK>/.
+
+    The class names go into config.json too (id2label, label2id), where other tools look for them."""
 
     def write(tmp):
+        if task_info and task_info.get("labels"):
+            model.config.id2label = dict(enumerate(task_info["labels"]))
+            model.config.label2id = {label: i for i, label in enumerate(task_info["labels"])}
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if task_info:
+            write_json(task_info, os.path.join(tmp, TASK_FILE))
 
     _write_dir_atomically(final_dir, write)
 
@@ -190,3 +200,12 @@ def resume_state(output_dir, config, model, optimizer, required, log):
     if required:
         raise InputError(f"--resume: no intact checkpoint in {output_dir}")
     return None
+
+
+def read_task_info(model_dir):
+    """task.json of a model folder (data.Task.describe()), or None for folders written before it existed."""
+    path = os.path.join(model_dir, TASK_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

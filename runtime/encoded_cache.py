@@ -38,7 +38,7 @@ def tokenizer_fingerprint(tokenizer):
 
 def cache_key(task, files, tokenizer, max_seq_length, holdout_from_train, max_train_examples):
     """files: {split: path} of every data file read."""
-    parts = {"format": FORMAT, "task": task.name, "max_seq_length": max_seq_length,
+    parts = {"format": FORMAT, "task": task.describe(), "max_seq_length": max_seq_length,
              "holdout_from_train": holdout_from_train, "max_train_examples": max_train_examples,
              "tokenizer": tokenizer_fingerprint(tokenizer),
              "files": {split: checkpoint.file_sha256(path) for split, path in sorted(files.items())}}

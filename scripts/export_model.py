@@ -6,8 +6,8 @@
 --format paddle (default for fp32): the static program for paddle.inference (inference.json on Paddle 3.x,
 inference.pdmodel on 2.6) and inference.pdiparams. --format onnx (default for int8): model.onnx for
 onnxruntime, fp32 or with int8 weights (needs requirements-deploy.txt; Paddle 3.x). Either way the
-folder gets export.json (format, precision, engine) and the tokenizer files: all that
-scripts/predict.py needs.
+folder gets export.json (format, precision, engine, and the task from the model's task.json: text
+columns, labels) and the tokenizer files: all that scripts/predict.py needs.
 """
 import argparse
 import os
@@ -15,9 +15,10 @@ import sys
 
 import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 
-from deploy import inference
 import modeling
 from args import InputError
+from deploy import inference
+from runtime import checkpoint
 
 
 def main(argv=None):
@@ -38,7 +39,7 @@ def main(argv=None):
     except (InputError, OSError) as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
-    inference.export(model, args.output_dir, fmt, args.precision)
+    inference.export(model, args.output_dir, fmt, args.precision, checkpoint.read_task_info(args.model_dir))
     tokenizer.save_pretrained(args.output_dir)
     print(f"exported {args.model_dir} -> {args.output_dir} ({fmt}, {args.precision})")
 

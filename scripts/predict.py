@@ -1,10 +1,14 @@
 """Predict with an exported model (scripts/export_model.py) on the engine its export.json names.
 
-    python scripts/predict.py --model_dir exported/SST-2 --task_name SST-2 --input test.tsv --output SST-2.tsv
-    echo "a gripping, funny film" | python scripts/predict.py --model_dir exported/SST-2 --task_name SST-2
+    python scripts/predict.py --model_dir exported/SST-2 --input test.tsv --output SST-2.tsv
+    python scripts/predict.py --model_dir exported/reviews --input new_reviews.csv
+    echo "a gripping, funny film" | python scripts/predict.py --model_dir exported/SST-2
 
---input takes a file in the official layout of --split (default test; MNLI: test_matched); the
-output is the GLUE submission format, `index<TAB>prediction` with the task's label strings.
+The task (text columns, label strings) travels in export.json; --task_name is needed only for
+exports made before it did. --input takes, for a built-in task, a file in the official layout of
+--split (default test; MNLI: test_matched), for a model trained on your own files a .csv, .tsv or
+.jsonl with the same text columns. The output is `index<TAB>prediction` with the label strings
+(the GLUE submission format); scores of a regression task are clipped to the range of its train labels.
 Without --input, sentences are read from stdin, one per line (pairs: the two texts tab-separated).
 When the input has labels (e.g. --split dev), the task's metrics are printed too.
 Paddle exports run on paddle.inference, ONNX exports (fp32 or int8) on onnxruntime.
@@ -33,6 +37,17 @@ def stdin_examples(task, lines):
     return examples
 
 
+def task_of(args):
+    """--task_name, else the task export.json records (exports of models trained on own files always have it)."""
+    if args.task_name:
+        return data.get_task(args.task_name)
+    info = inference.read_export(args.model_dir).get("task")
+    if info is None:
+        raise InputError(f"--model_dir {args.model_dir}: export.json names no task (an older export): "
+                         f"give --task_name, or export again with scripts/export_model.py")
+    return data.task_from_description(info)
+
+
 def write_predictions(path, predictions):
     """GLUE submission format: index<TAB>prediction (label strings, or STS-B scores clipped to [0, 5])."""
     out = open(path, "w", encoding="utf-8") if path else sys.stdout
@@ -46,7 +61,8 @@ def write_predictions(path, predictions):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True, help="folder written by scripts/export_model.py")
-    parser.add_argument("--task_name", required=True, type=str.lower, choices=TASK_NAMES, metavar="TASK")
+    parser.add_argument("--task_name", type=str.lower, choices=TASK_NAMES, metavar="TASK",
+                        help="a built-in task; needed only for exports without the task in export.json")
     parser.add_argument("--input", help="TSV in the official layout of --split; default: sentences from stdin")
     parser.add_argument("--split", default=None, help="layout of --input: test (default), dev, train, ...")
     parser.add_argument("--output", help="predictions file (default: stdout)")
@@ -54,12 +70,12 @@ def main(argv=None):
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     args = parser.parse_args(argv)
-    task = data.get_task(args.task_name)
-    split = args.split or ("test_matched" if task.name == "mnli" else "test")
     try:
+        task = task_of(args)
+        split = args.split or ("test_matched" if task.name == "mnli" else "test")
         predictor = inference.create_predictor(args.model_dir, args.device)
         tokenizer = modeling.load_tokenizer(args.model_dir, "--model_dir")
-        raw = data.load_file(task, split, args.input) if args.input else stdin_examples(task, sys.stdin)
+        raw = task.reader.load_file(task, split, args.input) if args.input else stdin_examples(task, sys.stdin)
     except InputError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)

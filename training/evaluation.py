@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from runtime.run_log import logger
 from training import objective
-from training.metrics import looks_untrained, main_metric_name, task_metrics
+from training.metrics import looks_untrained, task_metrics
 
 
 def model_inputs(batch):
@@ -56,9 +56,9 @@ def check_teacher(teacher, dev_loaders, task):
     loader = next(iter(dev_loaders.values()))
     logits, labels = predict(teacher, loader)
     metrics = task_metrics(task.metric, logits, labels)
-    if not looks_untrained(task.metric, metrics, labels, task.objective.num_outputs):
+    name = task.main_metric
+    if not looks_untrained(task.metric, metrics, labels, task.objective.num_outputs, name):
         return metrics, None
-    name = main_metric_name(task.metric)
     return metrics, (f"warning: the teacher does not look fine-tuned on {task.name}: {name} {metrics[name]:.4f} "
                      f"on the evaluation split is no better than a model that learned nothing; fine-tune it first "
                      f"(scripts/finetune_teacher.sh) or check --teacher_finetuned_model_path")

@@ -1,6 +1,6 @@
 """What the training loop consumes: the tokenised splits, their loaders and the teacher's outputs.
 
-With --data_dir the tokenised splits come from the encoded-split cache, and for KD and PKD the
+With local files (--data_dir, or --train_file and --dev_file) the tokenised splits come from the encoded-split cache, and for KD and PKD the
 teacher's outputs from the teacher cache, so that only the first run of a grid search pays for them.
 """
 import data
@@ -10,14 +10,14 @@ from runtime.run_log import logger
 
 
 def uses_cache_dir(args):
-    """The teacher's outputs are cached for KD and PKD, and the tokenised splits of --data_dir for every mode."""
-    return args.data_dir is not None or (args.mode != "ft" and not args.no_teacher_cache)
+    """The teacher's outputs are cached for KD and PKD, and the tokenised splits of local files for every mode."""
+    return args.data_dir is not None or args.train_file is not None or (args.mode != "ft" and not args.no_teacher_cache)
 
 
 def load_data(args, task):
     """Raw splits: train (optionally cut to a fixed random subset, or with a slice held out for evaluation)
     and the evaluation splits."""
-    raw = data.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
+    raw = task.reader.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
     if args.holdout_from_train:
         raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
     if args.max_train_examples:
@@ -33,10 +33,10 @@ def load_encoded(args, task, tokenizer):
         raw = load_data(args, task)
         return {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
 
-    if args.data_dir is None:
+    files = task.reader.split_files(task, ("train",) + task.dev_splits, args.data_dir)
+    if not files:  # downloaded: nothing on disk to key a cache by
         encoded = encode()
     else:
-        files = data.split_files(("train",) + task.dev_splits, args.data_dir)
         key = encoded_cache.cache_key(task, files, tokenizer, args.max_seq_length, args.holdout_from_train,
                                       args.max_train_examples)
         encoded = encoded_cache.load_or_encode(args.teacher_cache_dir, key, ("train",) + dev_splits, encode, logger)

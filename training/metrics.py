@@ -4,8 +4,14 @@ import paddle
 from paddle.metric import Accuracy
 from paddlenlp.metrics import AccuracyAndF1, Mcc, PearsonAndSpearman
 
-# The number best_model is chosen by, for each kind of metric.
-MAIN_METRIC = {"acc": "acc", "acc_f1": "acc", "mcc": "mcc", "pearson_spearman": "pearson_and_spearman"}
+# The names each kind of metric computes; the first one chooses best_model unless --metric_for_best says otherwise.
+METRIC_NAMES = {"acc": ("acc",), "acc_f1": ("acc", "precision", "recall", "f1", "acc_and_f1"), "mcc": ("mcc",),
+                "classification": ("acc", "macro_f1", "mcc"),
+                "pearson_spearman": ("pearson_and_spearman", "pearson", "spearman")}
+
+
+def metric_names(metric):
+    return METRIC_NAMES[metric]
 
 
 def task_metrics(metric, logits, labels):
@@ -19,6 +25,8 @@ def task_metrics(metric, logits, labels):
         m.update((np.asarray(logits, dtype="float64").reshape(-1), np.asarray(labels, dtype="float64").reshape(-1)))
         pearson, spearman, mean = m.accumulate()
         return {"pearson": float(pearson), "spearman": float(spearman), "pearson_and_spearman": float(mean)}
+    if metric == "classification":
+        return classification_metrics(logits, labels)
     logits = paddle.to_tensor(np.asarray(logits, dtype="float32"))
     labels = paddle.to_tensor(np.asarray(labels, dtype="int64").reshape([-1, 1]))
     if metric == "acc":
@@ -38,13 +46,26 @@ def task_metrics(metric, logits, labels):
     raise ValueError(f"unknown metric {metric!r}")
 
 
+def classification_metrics(logits, labels):
+    """Own classification tasks: accuracy, macro-averaged F1 (every class counts the same, however rare)
+    and Matthews correlation, by scikit-learn."""
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    predicted = np.asarray(logits).argmax(-1)
+    labels = np.asarray(labels, dtype="int64").reshape(-1)
+    classes = list(range(np.asarray(logits).shape[-1]))
+    return {"acc": float(accuracy_score(labels, predicted)),
+            "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+            "mcc": float(matthews_corrcoef(labels, predicted))}
+
+
 def main_metric_name(metric):
-    """The number best_model is chosen by: Matthews correlation for CoLA, the mean of Pearson and Spearman
-    for STS-B, accuracy elsewhere."""
-    return MAIN_METRIC[metric]
+    """The number best_model is chosen by unless --metric_for_best says otherwise: Matthews correlation for
+    CoLA, the mean of Pearson and Spearman for STS-B, accuracy elsewhere."""
+    return METRIC_NAMES[metric][0]
 
 
-def looks_untrained(metric, metrics, labels, num_outputs):
+def looks_untrained(metric, metrics, labels, num_outputs, name=None):
     """True if `metrics` are no better than a model that learned nothing: one that always predicts the
     most frequent class (classification), or a Pearson correlation below 0.1 (regression)."""
     if metric == "pearson_spearman":
@@ -52,6 +73,6 @@ def looks_untrained(metric, metrics, labels, num_outputs):
     labels = np.asarray(labels, dtype="int64").reshape(-1)
     constant = np.zeros((len(labels), num_outputs), dtype="float32")
     constant[:, np.bincount(labels, minlength=num_outputs).argmax()] = 1.0
-    name = main_metric_name(metric)
+    name = name or main_metric_name(metric)
     baseline = task_metrics(metric, constant, labels)[name]
     return not metrics[name] > (0.0 if np.isnan(baseline) else baseline) + 1e-9

@@ -11,6 +11,7 @@ import kd_loss
 class Classification:
     """Outputs are one logit per class; labels are class ids; predictions are the label strings."""
 
+    kind = "classification"
     label_dtype = "int64"
     uses_temperature = True
     hard_loss = staticmethod(kd_loss.ce_loss)
@@ -31,6 +32,15 @@ class Classification:
         """The builder's label (already a class id) as training uses it."""
         return int(raw)
 
+    def label_of(self, text):
+        """The class id of a label string of an own file; ValueError saying why not."""
+        if text not in self.labels:
+            raise ValueError(f"label {text!r} is not one of the train labels {list(self.labels)}")
+        return self.labels.index(text)
+
+    def describe(self):
+        return {"task_type": self.kind, "labels": list(self.labels)}
+
     def predictions(self, outputs):
         """Submission strings for outputs [n, classes]."""
         return [self.labels[i] for i in np.asarray(outputs).argmax(-1)]
@@ -39,6 +49,7 @@ class Classification:
 class Regression:
     """One output, a score in [low, high] (STS-B: 0 to 5); predictions are scores clipped to that range."""
 
+    kind = "regression"
     label_dtype = "float32"
     uses_temperature = False
     num_outputs = 1
@@ -61,8 +72,26 @@ class Regression:
     def label_value(self, raw):
         return float(raw)
 
+    def label_of(self, text):
+        """The score of a label string of an own file (any finite number); ValueError saying why not."""
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value):
+            raise ValueError(f"label {text!r} is not a number (--task_type regression)")
+        return value
+
+    def describe(self):
+        return {"task_type": self.kind, "labels": [], "range": [self.low, self.high]}
+
     def predictions(self, outputs):
         return [f"{v:.3f}" for v in np.clip(np.asarray(outputs, dtype=np.float64)[:, 0], self.low, self.high)]
+
+
+def from_description(d):
+    """The objective describe() wrote (task.json, export.json)."""
+    return Regression(*d["range"]) if d["task_type"] == "regression" else Classification(d["labels"])
 
 
 def mean_loss(objective, outputs, labels):

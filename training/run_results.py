@@ -4,14 +4,14 @@ A plain dict, so that checkpoints store it as JSON and a resumed run continues i
 included. These functions are the only ones that change it.
 """
 from runtime.run_log import logger
-from training.metrics import main_metric_name
 
 # Flags that define what a run computes: a checkpoint made with other values is not resumed.
 RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_model_path", "data_dir",
                       "num_layers_of_student_model", "student_init", "alpha", "T", "beta", "strategy",
                       "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "max_seq_length",
                       "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
-                      "group_by_length", "holdout_from_train", "max_train_examples", "seed")
+                      "group_by_length", "holdout_from_train", "max_train_examples", "seed", "train_file", "dev_file",
+                      "text_columns", "label_column", "task_type", "labels", "metric_for_best")
 
 
 def run_config(args):
@@ -23,7 +23,7 @@ def new_results(args, task, num_student_layers, pairs, total_steps, dev_splits):
             "strategy": args.strategy if args.mode == "pkd" else None,
             "alpha": args.alpha, "T": args.T, "beta": args.beta, "layer_pairs": pairs,
             "num_student_layers": num_student_layers, "seed": args.seed,
-            "best_metric_name": main_metric_name(task.metric), "best_metric": None, "best_step": None,
+            "best_metric_name": task.main_metric, "best_metric": None, "best_step": None,
             "metrics": None, "history": [], "train_log": [], "train_seconds": 0.0, "total_steps": total_steps,
             "early_stopping_patience": args.early_stopping_patience, "evals_without_improvement": 0,
             "stopped_early_at": None, "teacher": args.teacher_finetuned_model_path, "teacher_layers": None,

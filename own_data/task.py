@@ -1,0 +1,135 @@
+"""A task made from the user's own files: its text and label columns, its labels, how it is judged.
+
+    task = own_task(args)                        # --train_file, --dev_file, --text_columns, ...
+    task.reader.load_splits(task, ("train", "dev"))
+
+What a trained model needs to predict again (text columns, task type, labels, score range) is
+`Task.describe()`, stored beside the model as task.json and in its export.json.
+"""
+import math
+import os
+
+from args import InputError
+from own_data.reader import read_table
+from training.objective import Classification, Regression
+
+# Column names tried, in this order, when --text_columns is not given.
+DEFAULT_TEXT_COLUMNS = (("text",), ("sentence",), ("text_a", "text_b"), ("sentence1", "sentence2"))
+FILE_FLAGS = {"train": "--train_file", "dev": "--dev_file", "test": "--test_file"}
+
+
+class OwnFiles:
+    """The reader of a task on own files (data.Task.reader): splits are the files given by flag."""
+
+    def __init__(self, paths):
+        self.paths = dict(paths)  # {split: path}
+
+    def split_files(self, task, splits, data_dir=None):
+        for s in splits:
+            if not os.path.isfile(self.paths[s]):
+                raise InputError(f"{FILE_FLAGS[s]} {self.paths[s]}: no such file")
+        return {s: self.paths[s] for s in splits}
+
+    def load_splits(self, task, splits, data_dir=None):
+        return {s: load_file(task, s, self.paths[s]) for s in splits}
+
+    def load_file(self, task, split, path):
+        """A file given to scripts/predict.py --input."""
+        return load_file(task, split, path, "--input")
+
+
+def own_task(args):
+    """data.Task for --train_file/--dev_file (and --test_file), checked; InputError naming flag, file or line."""
+    from data import Task  # data imports this module's reader through Task.reader
+
+    columns, rows = read_table(args.train_file, "--train_file")
+    text_columns = choose_text_columns(columns, args.text_columns, args.train_file)
+    label_column = args.label_column
+    if label_column not in columns:
+        raise InputError(f"--label_column {label_column}: no such column in {args.train_file} "
+                         f"(columns: {', '.join(columns)})")
+    values = [(line, row.get(label_column, "").strip()) for line, row in rows]
+    task_objective = (regression(values, args.train_file) if args.task_type == "regression"
+                      else classification(values, args.labels, args.train_file))
+    metric = "pearson_spearman" if args.task_type == "regression" else "classification"
+    name = args.task_name or os.path.splitext(os.path.basename(args.train_file))[0]
+    paths = {s: getattr(args, f"{s}_file") for s in ("train", "dev", "test") if getattr(args, f"{s}_file")}
+    return Task(name, "own", None, tuple(text_columns), label_column, task_objective, metric, ("dev",),
+                reader=OwnFiles(paths), best_metric=args.metric_for_best)
+
+
+def choose_text_columns(columns, given, path):
+    if given:
+        wanted = [c.strip() for c in given.split(",")]
+        if not 1 <= len(wanted) <= 2:
+            raise InputError(f"--text_columns {given}: one column (single texts) or two (pairs), comma-separated")
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise InputError(f"--text_columns: no column {missing[0]!r} in {path} (columns: {', '.join(columns)})")
+        return wanted
+    for candidate in DEFAULT_TEXT_COLUMNS:
+        if all(c in columns for c in candidate):
+            return list(candidate)
+    raise InputError(f"{path}: no text column found (looked for text, sentence, text_a+text_b, sentence1+sentence2); "
+                     f"name them with --text_columns (columns: {', '.join(columns)})")
+
+
+def classification(values, given_labels, path):
+    """Labels as they stand in the file: the sorted set of train labels, or --labels in its order."""
+    found = sorted({v for _, v in values})
+    for line, v in values:
+        if v == "":
+            raise InputError(f"{path}:{line}: empty label")
+    if given_labels:
+        labels = [x.strip() for x in given_labels.split(",")]
+        if len(set(labels)) != len(labels):
+            raise InputError(f"--labels {given_labels}: a label is listed twice")
+        for line, v in values:
+            if v not in labels:
+                raise InputError(f"{path}:{line}: label {v!r} is not one of --labels {given_labels}")
+    else:
+        labels = found
+    if len(found) < 2:
+        raise InputError(f"{path}: every example has the label {found[0]!r}; a classifier needs at least two classes "
+                         f"(for scores use --task_type regression)")
+    return Classification(labels)
+
+
+def regression(values, path):
+    """Scores; predictions are clipped to the range of the train scores."""
+    scores = [label_id(Regression(-math.inf, math.inf), v, path, line) for line, v in values]
+    return Regression(min(scores), max(scores))
+
+
+def load_file(task, split, path, flag=None):
+    """[{text column: text, label column: class id or score}] of one file; labels only where the file has them."""
+    flag = flag or FILE_FLAGS[split]
+    columns, rows = read_table(path, flag)
+    missing = [c for c in task.text_keys if c not in columns]
+    if missing:
+        raise InputError(f"{flag} {path}: no text column {missing[0]!r} (columns: {', '.join(columns)})")
+    has_labels = task.label_key in columns  # a test file may have them too: predict.py then prints the metrics
+    if split in ("train", "dev") and not has_labels:
+        raise InputError(f"{flag} {path}: no label column {task.label_key!r} (columns: {', '.join(columns)})")
+    return [example(task, row, path, line, has_labels) for line, row in rows]
+
+
+def example(task, row, path, line, has_labels):
+    out = {}
+    for c in task.text_keys:
+        if c not in row:
+            raise InputError(f"{path}:{line}: no field {c!r}")
+        out[c] = row[c]
+    if not any(out[c].strip() for c in task.text_keys):
+        raise InputError(f"{path}:{line}: empty text")
+    if has_labels:
+        out[task.label_key] = label_id(task.objective, row.get(task.label_key, "").strip(), path, line)
+    return out
+
+
+def label_id(objective, raw, path, line):
+    """The class id or score of a label as it stands in the file; InputError with FILE:LINE if it has none."""
+    try:
+        return objective.label_of(raw)
+    except ValueError as e:
+        raise InputError(f"{path}:{line}: {e}") from None
