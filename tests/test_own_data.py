@@ -1,0 +1,235 @@
+"""Own files: CSV, TSV and JSON Lines with named columns and string labels, through training, export and predict."""
+import csv
+import json
+import os
+import random
+
+import pytest
+
+import predict
+import run_patient_kd
+import export_model
+from demo_assets import make_sentence
+from own_data.reader import read_table
+
+LABELS = {0: "negative, really", 1: "positive"}  # a comma inside a label: quoted in CSV
+
+
+def synthetic_rows(n, seed):
+    rng = random.Random(seed)
+    return [make_sentence(rng) for _ in range(n)]
+
+
+def write_csv(path, rows, header=("id", "review", "verdict"), delimiter=",", newline_in_text=True):
+    """Quoted fields with commas and newlines, a UTF-8 byte order mark, Windows line endings."""
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f, delimiter=delimiter, lineterminator="\r\n")
+        w.writerow(header)
+        for i, (text, label) in enumerate(rows):
+            if newline_in_text:
+                text = text.replace(" and ", ", and\n", 1)
+            w.writerow([i, text, LABELS[label]])
+    return str(path)
+
+
+def write_jsonl(path, records):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def own_csv(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("own")
+    return (write_csv(folder / "reviews.csv", synthetic_rows(320, 1)), write_csv(folder / "dev.csv", synthetic_rows(96, 2)),
+            write_csv(folder / "test.csv", synthetic_rows(20, 3)))
+
+
+def own_args(train, dev, model, out, *extra):
+    return ["--train_file", train, "--dev_file", dev, "--text_columns", "review", "--label_column", "verdict",
+            "--model_name_or_path", model, "--output_dir", out, "--batch_size", "16", "--max_seq_length", "32",
+            "--learning_rate", "2e-3", "--logging_steps", "5", "--save_steps", "10", "--device", "cpu", *extra]
+
+
+def test_csv_reader_keeps_quoted_commas_newlines_and_line_numbers(tmp_path):
+    path = write_csv(tmp_path / "a.csv", [("the film was good and funny", 1), ("bad", 0)])
+    columns, rows = read_table(path, "--train_file")
+    assert columns == ["id", "review", "verdict"]
+    assert rows[0] == (2, {"id": "0", "review": "the film was good, and\nfunny", "verdict": "positive"})
+    assert rows[1][0] == 4 and rows[1][1]["verdict"] == "negative, really"  # the quoted newline took line 3
+
+
+def test_tsv_and_jsonl_read_the_same_rows(tmp_path):
+    rows = [("good and great", 1), ("bad", 0)]
+    tsv = read_table(write_csv(tmp_path / "a.tsv", rows, delimiter="\t"), "--train_file")
+    jsonl = read_table(write_jsonl(tmp_path / "a.jsonl", [{"id": i, "review": t.replace(" and ", ", and\n", 1),
+                                                           "verdict": LABELS[y]} for i, (t, y) in enumerate(rows)]),
+                       "--train_file")
+    assert [r for _, r in tsv[1]] == [r for _, r in jsonl[1]]
+
+
+def test_string_label_pipeline_train_distil_export_predict(own_csv, tiny_bert, tmp_path, capsys):
+    train, dev, test = own_csv
+    teacher = str(tmp_path / "teacher")
+    results = run_patient_kd.main(own_args(train, dev, tiny_bert, teacher, "--num_layers_of_student_model", "4",
+                                           "--max_steps", "120", "--eval_steps", "40"))
+    assert results["task"] == "reviews" and results["best_metric_name"] == "acc"
+    assert set(results["metrics"]) >= {"acc", "macro_f1", "mcc"} and results["best_metric"] > 0.6  # chance: about 0.5
+    info = json.load(open(os.path.join(teacher, "best_model", "task.json")))
+    assert info["labels"] == sorted(LABELS.values()) and info["text_columns"] == ["review"]
+    config = json.load(open(os.path.join(teacher, "best_model", "config.json")))
+    assert config["id2label"] == {"0": "negative, really", "1": "positive"}
+
+    student = str(tmp_path / "pkd")
+    run_patient_kd.main(own_args(train, dev, tiny_bert, student, "--teacher_finetuned_model_path",
+                                 os.path.join(teacher, "best_model"), "--num_layers_of_student_model", "2",
+                                 "--alpha", "0.5", "--beta", "10", "--max_steps", "30", "--metric_for_best", "macro_f1"))
+    assert json.load(open(os.path.join(student, "results.json")))["best_metric_name"] == "macro_f1"
+    exported = str(tmp_path / "exported")
+    export_model.main(["--model_dir", os.path.join(student, "best_model"), "--output_dir", exported])
+    assert json.load(open(os.path.join(exported, "export.json")))["task"]["label_column"] == "verdict"
+    out = str(tmp_path / "pred.tsv")
+    predict.main(["--model_dir", exported, "--input", test, "--output", out])  # no task flags
+    lines = open(out, encoding="utf-8").read().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 21
+    assert {line.split("\t", 1)[1] for line in lines[1:]} <= set(LABELS.values())
+    assert "'macro_f1'" in capsys.readouterr().err  # test.csv has labels: the metrics are printed
+
+
+def test_labels_flag_fixes_the_class_order(tmp_path, tiny_bert, capsys):
+    rows = [(t, y) for t, y in synthetic_rows(40, 6)]
+    for name in ("train", "dev"):
+        write_jsonl(tmp_path / f"{name}.jsonl", [{"text": t, "label": ["neg", "pos"][y]} for t, y in rows])
+    base = ["--train_file", str(tmp_path / "train.jsonl"), "--dev_file", str(tmp_path / "dev.jsonl"),
+            "--model_name_or_path", tiny_bert, "--max_steps", "1", "--device", "cpu",
+            "--num_layers_of_student_model", "2", "--max_seq_length", "32"]
+    run_patient_kd.main(base + ["--output_dir", str(tmp_path / "sorted")])
+    run_patient_kd.main(base + ["--output_dir", str(tmp_path / "given"), "--labels", "pos,neg"])
+    assert json.load(open(tmp_path / "sorted" / "best_model" / "task.json"))["labels"] == ["neg", "pos"]
+    assert json.load(open(tmp_path / "given" / "best_model" / "task.json"))["labels"] == ["pos", "neg"]
+    err = bad_run(capsys, base + ["--output_dir", str(tmp_path / "bad"), "--labels", "pos,neutral"])
+    assert "label 'neg' is not one of --labels pos,neutral" in err
+
+
+def test_builtin_layout_and_own_files_give_the_same_run(sst2_dir, tiny_bert, tmp_path):
+    """SST-2's official files, and the same rows as a CSV with renamed columns: the same metrics at every evaluation."""
+    rows = [line.rstrip("\n").split("\t") for line in open(os.path.join(sst2_dir, "train.tsv"), encoding="utf-8")][1:]
+    dev = [line.rstrip("\n").split("\t") for line in open(os.path.join(sst2_dir, "dev.tsv"), encoding="utf-8")][1:]
+    for name, data in (("train", rows), ("dev", dev)):
+        with open(tmp_path / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["phrase", "polarity"])
+            w.writerows(data)
+    flags = ["--model_name_or_path", tiny_bert, "--batch_size", "16", "--max_seq_length", "32", "--learning_rate",
+             "2e-3", "--save_steps", "10", "--device", "cpu", "--num_layers_of_student_model", "2", "--max_steps", "30"]
+    builtin = run_patient_kd.main(["--task_name", "SST-2", "--data_dir", sst2_dir, "--output_dir",
+                                   str(tmp_path / "builtin"), *flags])
+    own = run_patient_kd.main(["--train_file", str(tmp_path / "train.csv"), "--dev_file", str(tmp_path / "dev.csv"),
+                               "--text_columns", "phrase", "--label_column", "polarity", "--output_dir",
+                               str(tmp_path / "own"), *flags])
+    assert [h["acc"] for h in builtin["history"]] == [h["acc"] for h in own["history"]]
+    assert [round(h["loss"], 6) for h in builtin["history"]] == [round(h["loss"], 6) for h in own["history"]]
+
+
+def test_regression_from_jsonl_clips_to_the_train_range(tmp_path, tiny_bert):
+    rng = random.Random(0)
+    records = [{"text": t, "score": 2.0 + 3.0 * y + rng.random()} for t, y in synthetic_rows(200, 4)]
+    train = write_jsonl(tmp_path / "train.jsonl", records[:160])
+    dev = write_jsonl(tmp_path / "dev.jsonl", records[160:])
+    out = str(tmp_path / "run")
+    results = run_patient_kd.main(["--train_file", train, "--dev_file", dev, "--label_column", "score",
+                                   "--task_type", "regression", "--model_name_or_path", tiny_bert, "--output_dir",
+                                   out, "--batch_size", "16", "--max_seq_length", "32", "--learning_rate", "2e-3",
+                                   "--save_steps", "10", "--device", "cpu", "--num_layers_of_student_model", "2",
+                                   "--max_steps", "20"])
+    assert results["best_metric_name"] == "pearson_and_spearman"
+    info = json.load(open(os.path.join(out, "best_model", "task.json")))
+    low, high = min(r["score"] for r in records[:160]), max(r["score"] for r in records[:160])
+    assert info["task_type"] == "regression" and info["range"] == [low, high]
+    exported = str(tmp_path / "exported")
+    export_model.main(["--model_dir", os.path.join(out, "best_model"), "--output_dir", exported])
+    pred = str(tmp_path / "pred.tsv")
+    predict.main(["--model_dir", exported, "--input", dev, "--output", pred])
+    scores = [float(line.split("\t")[1]) for line in open(pred).read().splitlines()[1:]]
+    assert len(scores) == 40 and all(low - 5e-4 <= s <= high + 5e-4 for s in scores)  # written with 3 decimals
+
+
+def test_pairs_are_found_by_their_usual_names(tmp_path, tiny_bert):
+    rows = synthetic_rows(60, 5)
+    for name in ("train", "dev"):
+        write_jsonl(tmp_path / f"{name}.jsonl", [{"sentence1": a, "sentence2": b, "label": str(y)}
+                                                 for (a, y), (b, _) in zip(rows, rows[1:])])
+    results = run_patient_kd.main(["--train_file", str(tmp_path / "train.jsonl"), "--dev_file",
+                                   str(tmp_path / "dev.jsonl"), "--model_name_or_path", tiny_bert, "--output_dir",
+                                   str(tmp_path / "run"), "--max_steps", "2", "--device", "cpu",
+                                   "--num_layers_of_student_model", "2", "--max_seq_length", "32"])
+    assert results["finished"]
+    info = json.load(open(tmp_path / "run" / "best_model" / "task.json"))
+    assert info["text_columns"] == ["sentence1", "sentence2"]
+
+
+def bad_run(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        run_patient_kd.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+def write_text(path, text):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("train_text,extra,message", [
+    ("id,review,verdict\n1,good,positive\n2,bad,negative\n", ["--text_columns", "body"],
+     "--text_columns: no column 'body' in {train} (columns: id, review, verdict)"),
+    ("id,review,verdict\n1,good,positive\n2,bad,negative\n", ["--label_column", "stars"],
+     "--label_column stars: no such column in {train} (columns: id, review, verdict)"),
+    ("id,review,verdict\n1,good,positive\n2,  ,negative\n", [], "{train}:3: empty text"),
+    ("id,review,verdict\n1,good,positive\n2,bad\n", [], "{train}:3: expected 3 fields (the header's), found 2"),
+    ("id,review,verdict\n1,good,positive\n2,bad,positive\n", [], "every example has the label 'positive'"),
+    ("id,review,verdict\n1,good,4.5\n2,bad,five\n", ["--task_type", "regression"],
+     "{train}:3: label 'five' is not a number (--task_type regression)"),
+    ("id,body,verdict\n1,good,positive\n2,bad,negative\n", ["--text_columns", ""],
+     "no text column found (looked for text, sentence, text_a+text_b, sentence1+sentence2)"),
+])
+def test_bad_own_files(capsys, tmp_path, tiny_bert, train_text, extra, message):
+    train = write_text(tmp_path / "train.csv", train_text)
+    dev = write_text(tmp_path / "dev.csv", "id,review,verdict\n1,good,positive\n")
+    out = tmp_path / "out"
+    flags = ["--train_file", train, "--dev_file", dev, "--text_columns", "review", "--label_column", "verdict",
+             "--model_name_or_path", tiny_bert, "--output_dir", str(out), "--device", "cpu"]
+    err = bad_run(capsys, flags + extra)
+    assert message.format(train=train) in err
+    assert not out.exists()  # nothing left behind
+
+
+def test_bad_own_file_flags(capsys, tmp_path, tiny_bert, sst2_dir):
+    train = write_text(tmp_path / "train.csv", "text,label\ngood,pos\nbad,neg\n")
+    dev = write_text(tmp_path / "dev.csv", "text,label\ngood,pos\nfine,neutral\n")
+    base = ["--model_name_or_path", tiny_bert, "--output_dir", str(tmp_path / "out"), "--device", "cpu"]
+    assert "--train_file x.xlsx: unknown extension '.xlsx'" in bad_run(
+        capsys, ["--train_file", "x.xlsx", "--dev_file", dev, *base])
+    assert f"{dev}:3: label 'neutral' is not one of the train labels ['neg', 'pos']" in bad_run(
+        capsys, ["--train_file", train, "--dev_file", dev, *base])
+    assert "--data_dir is for the built-in tasks" in bad_run(
+        capsys, ["--train_file", train, "--dev_file", dev, "--data_dir", sst2_dir, *base])
+    assert "--train_file needs --dev_file" in bad_run(capsys, ["--train_file", train, *base])
+    assert "give --task_name" in bad_run(capsys, base)
+    assert "--metric_for_best f1: train computes acc, macro_f1, mcc" in bad_run(
+        capsys, ["--train_file", train, "--dev_file", train, "--metric_for_best", "f1", *base])
+
+
+def test_predict_refuses_a_file_without_the_text_columns(own_csv, tiny_bert, tmp_path, capsys):
+    train, dev, _ = own_csv
+    out = str(tmp_path / "run")
+    run_patient_kd.main(own_args(train, dev, tiny_bert, out, "--num_layers_of_student_model", "2", "--max_steps", "2"))
+    exported = str(tmp_path / "exported")
+    export_model.main(["--model_dir", os.path.join(out, "best_model"), "--output_dir", exported])
+    wrong = write_text(tmp_path / "new.csv", "id,text\n1,good\n")
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main(["--model_dir", exported, "--input", wrong])
+    assert exit_info.value.code == 2
+    assert f"--input {wrong}: no text column 'review' (columns: id, text)" in capsys.readouterr().err
