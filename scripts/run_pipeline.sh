@@ -6,15 +6,20 @@
 #   TEACHER_LAYERS=6 STUDENT_LAYERS=3 TEACHER_STEPS=1500 STUDENT_STEPS=800 OUT=runs/sst2 \
 #   bash scripts/run_pipeline.sh [flags for every run, e.g. --max_seq_length 64]
 #
+# Your own data: leave TASK_NAME out and give the files as flags for every run:
+#   MODEL=bert-base-uncased OUT=runs/reviews bash scripts/run_pipeline.sh \
+#       --train_file reviews_train.csv --dev_file reviews_dev.csv --text_columns review --label_column stars
+#
 # KD/PKD weights: ALPHA (0.7), T (10), BETA (500). Flags after the script name go to every run.
 set -euo pipefail
 source "$(dirname "$0")/setup_env.sh"  # the project's venv, or the environment you activated
-: "${TASK_NAME:?set TASK_NAME}" "${MODEL:?set MODEL}" "${OUT:?set OUT}"
+: "${MODEL:?set MODEL}" "${OUT:?set OUT}"
 TEACHER_LAYERS="${TEACHER_LAYERS:-12}"
 STUDENT_LAYERS="${STUDENT_LAYERS:-6}"
 ALPHA="${ALPHA:-0.7}" T="${T:-10}" BETA="${BETA:-500}"
 DATA=()
-[ -n "${DATA_DIR:-}" ] && DATA=(--data_dir "$DATA_DIR")
+[ -n "${TASK_NAME:-}" ] && DATA+=(--task_name "$TASK_NAME")
+[ -n "${DATA_DIR:-}" ] && DATA+=(--data_dir "$DATA_DIR")
 
 finished() { [ -f "$1/results.json" ] && grep -q '"finished": true' "$1/results.json"; }
 
@@ -26,7 +31,7 @@ run() {  # run NAME STEPS FLAGS...
         return
     fi
     echo "run $name -> $OUT/$name"
-    python run_patient_kd.py --task_name "$TASK_NAME" "${DATA[@]}" --model_name_or_path "$MODEL" \
+    python run_patient_kd.py "${DATA[@]}" --model_name_or_path "$MODEL" \
         --max_steps "$steps" --output_dir "$OUT/$name" "$@" "${EXTRA[@]}" > /dev/null
     grep -h '"best_metric"' "$OUT/$name/results.json"
 }

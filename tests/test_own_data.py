@@ -233,3 +233,29 @@ def test_predict_refuses_a_file_without_the_text_columns(own_csv, tiny_bert, tmp
         predict.main(["--model_dir", exported, "--input", wrong])
     assert exit_info.value.code == 2
     assert f"--input {wrong}: no text column 'review' (columns: id, text)" in capsys.readouterr().err
+
+
+def test_pipeline_tables_and_plots_on_own_files(own_csv, tiny_bert, tmp_path):
+    """scripts/run_pipeline.sh with own files (no TASK_NAME), then collect_results.py and plot_curves.py."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    train, dev, _ = own_csv
+    out = tmp_path / "runs"
+    env = dict(os.environ, MODEL=tiny_bert, OUT=str(out), TEACHER_LAYERS="4", STUDENT_LAYERS="2",
+               TEACHER_STEPS="20", STUDENT_STEPS="10", VIRTUAL_ENV=sys.prefix,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_pipeline.sh"), "--train_file", train,
+                           "--dev_file", dev, "--text_columns", "review", "--label_column", "verdict",
+                           "--save_steps", "10", "--max_seq_length", "32", "--device", "cpu"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "collect_results.py"), str(out)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "| Model | reviews (dev acc) | n |" in table and "BERT2-PKD-last" in table
+    png = tmp_path / "curves.png"
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "plot_curves.py"), str(out / "ft"), str(out / "kd"),
+                    "--out", str(png)], check=True, capture_output=True)
+    assert png.stat().st_size > 1000
