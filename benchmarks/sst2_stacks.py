@@ -16,13 +16,10 @@ import statistics
 
 import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 import collect_results
+from collect_results import mean_std, mode_of
 
 MODES = {"ft": "BERT3-FT", "kd": "BERT3-KD (α 0.5, T 10)", "pkd_skip": "BERT3-PKD-skip (β 100, layers 2, 4)",
          "pkd_last": "BERT3-PKD-last (β 100, layers 4, 5)"}
-
-
-def mode_of(record):
-    return record["mode"] + (f"_{record['strategy']}" if record.get("strategy") else "")
 
 
 def kind_of(record):
@@ -42,10 +39,6 @@ def load(old_json, new_dir, old_stack, new_stack):
 def pick(records, kind, mode=None, seed=None):
     return [r for r in records if r["finished"] and kind_of(r) == kind and (mode is None or mode_of(r) == mode)
             and (seed is None or r["seed"] == seed)]
-
-
-def mean_std(values):
-    return f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
 
 
 def report(old, new, old_stack, new_stack, old_seeds=(1, 2, 3), new_seeds=(4, 5)):

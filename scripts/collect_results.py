@@ -37,7 +37,18 @@ def run_record(path, r):
             "T": r["T"], "beta": r["beta"], "layer_pairs": r.get("layer_pairs"), "metric": metric,
             "best": r.get("best_metric"), "best_step": r.get("best_step"), "last": last.get(metric),
             "last_step": last.get("step"), "train_seconds": r.get("train_seconds"),
-            "finished": r.get("finished", False), "eval_on": eval_on(r)}
+            "finished": r.get("finished", False), "eval_on": eval_on(r),
+            "teacher_metric": (r.get("teacher_metrics") or {}).get(metric)}
+
+
+def mode_of(record):
+    """ft, kd, pkd_skip or pkd_last."""
+    return record["mode"] + (f"_{record['strategy']}" if record.get("strategy") else "")
+
+
+def mean_std(values, digits=4):
+    return f"{statistics.mean(values):.{digits}f}" + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1
+                                                      else "")
 
 
 def eval_on(r):

@@ -47,6 +47,22 @@ def test_run_records_give_best_and_last(tmp_path):
     assert (record["last"], record["last_step"]) == (0.85, 300)
 
 
+def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
+    import report_seeds
+
+    records = []
+    for seed, ft, kd in ((1, 0.80, 0.84), (2, 0.82, 0.81)):
+        for mode, best in (("ft", ft), ("kd", kd)):
+            path = os.path.join(fake_run(tmp_path / "final" / f"{mode}{seed}", mode, seed, best), "results.json")
+            r = json.load(open(path))
+            r["teacher_metrics"] = {"acc": 0.90}
+            records.append(collect_results.run_record(path, r))
+    text = report_seeds.report(records, "t")
+    assert "| ft | 0.8100 ± 0.0141 | 0.8100 ± 0.0141 |" in text
+    assert "| kd - ft | +1.50 | +4.00 | -1.00 | 1 of 2 |" in text
+    assert "kd 17%" in text  # (0.825 - 0.81) / (0.90 - 0.81)
+
+
 def test_plot_curves_writes_a_png(tmp_path):
     runs = [fake_run(tmp_path / f"r{i}", "kd", i, 0.8 + i / 100) for i in range(3)]
     out = plot_curves.plot(runs, ["kd", "kd", "other"], str(tmp_path / "c.png"))
