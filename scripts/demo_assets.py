@@ -92,7 +92,7 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, d
                         intermediate_size=2 * hidden_size, max_position_embeddings=128,
                         type_vocab_size=2, pad_token_id=0, hidden_dropout_prob=dropout,
                         attention_probs_dropout_prob=dropout)
-    BertModel(config).save_pretrained(model_dir)
+    BertModel(config).save_pretrained(model_dir, safe_serialization=True)
     BertTokenizer(vocab_file, do_lower_case=True).save_pretrained(model_dir)
     return model_dir
 
