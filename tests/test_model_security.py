@@ -1,6 +1,6 @@
 """No code runs from a model file: every entry point that takes a model folder refuses a booby-trapped
-pickle before it runs (the payload's marker file never appears), and genuine old .pdparams folders
-still load with the same logits.
+pickle before it runs (the payload's marker file never appears), genuine old .pdparams folders still
+load with the same logits, and upgrade_model.py turns them into model.safetensors folders.
 
 The old loader (PaddleNLP's from_pretrained, which calls paddle.load) is called only on folders these
 tests wrote themselves, to compare.
@@ -16,6 +16,7 @@ from paddlenlp.transformers import BertConfig, BertForSequenceClassification, Be
 import export_model
 import modeling
 import run_patient_kd
+import upgrade_model
 from args import InputError
 from conftest import common_args
 from runtime import safe_weights, teacher_cache
@@ -80,6 +81,15 @@ def test_export_refuses_a_hostile_pickle(hostile, tmp_path, capsys):
     status, err = run_main(export_model.main, ["--model_dir", folder, "--output_dir", str(tmp_path / "exp")], capsys)
     assert (status, err) == (2, refusal_line("--model_dir", folder))
     assert not marker.exists()
+
+
+def test_upgrade_refuses_a_hostile_pickle_and_writes_nothing(hostile, capsys):
+    folder, marker = hostile
+    before = sorted(os.listdir(folder))
+    status, err = run_main(upgrade_model.main, [folder], capsys)
+    assert (status, err) == (2, f"error: {folder}: model_state.pdparams wants to import {SYSTEM}; "
+                                "refusing to load it (see README, Security)")
+    assert not marker.exists() and sorted(os.listdir(folder)) == before
 
 
 def test_a_weight_index_naming_a_pickle_is_refused(tiny_bert, tmp_path):
@@ -165,6 +175,47 @@ def test_folders_of_either_stack_load_with_their_logits(fixture, no_paddle_load)
     """Folders written by Paddle 2.6.2 and 3.3.1 (fixtures/make_fixtures.py), on the running stack."""
     expected = np.load(os.path.join(fixture, "expected_logits.npy"))
     np.testing.assert_allclose(logits_of(modeling.load_classifier(fixture, "x")), expected, rtol=1e-6, atol=1e-7)
+
+
+# ---- upgrading ----
+
+def test_upgrade_into_a_new_folder_keeps_the_logits(tmp_path, capsys, monkeypatch):
+    old = legacy_classifier(tmp_path / "old")
+    expected = logits_of(BertForSequenceClassification.from_pretrained(old))
+    new, tensors = str(tmp_path / "new"), len(safe_weights.read_pdparams(os.path.join(old, "model_state.pdparams")))
+    upgrade_model.main([old, new])
+    assert capsys.readouterr().out.strip() == f"upgraded {old} -> {new}: model.safetensors ({tensors} tensors)"
+    assert sorted(os.listdir(new)) == sorted([f for f in os.listdir(old) if f != "model_state.pdparams"] +
+                                             ["model.safetensors"])
+    monkeypatch.setattr(paddle, "load", lambda *a, **k: pytest.fail("paddle.load called"))
+    np.testing.assert_array_equal(logits_of(modeling.load_classifier(new, "x")), expected)
+    np.testing.assert_array_equal(logits_of(BertForSequenceClassification.from_pretrained(new)), expected)
+    assert "model_state.pdparams" in os.listdir(old)  # left as it was
+
+
+@pytest.mark.parametrize("fixture", LEGACY_FIXTURES, ids=os.path.basename)
+def test_upgrade_in_place_keeps_the_logits(fixture, tmp_path, capsys, no_paddle_load):
+    folder = str(tmp_path / "model")
+    shutil.copytree(fixture, folder)
+    tensors = len(safe_weights.read_pdparams(os.path.join(folder, "model_state.pdparams")))
+    upgrade_model.main([folder])
+    assert capsys.readouterr().out.strip() == \
+        f"upgraded {folder}: model.safetensors ({tensors} tensors) replaces model_state.pdparams"
+    assert "model_state.pdparams" not in os.listdir(folder) and "model.safetensors" in os.listdir(folder)
+    expected = np.load(os.path.join(fixture, "expected_logits.npy"))
+    np.testing.assert_allclose(logits_of(modeling.load_classifier(folder, "x")), expected, rtol=1e-6, atol=1e-7)
+    upgrade_model.main([folder])
+    assert capsys.readouterr().out.strip() == f"{folder} already holds model.safetensors: nothing to upgrade"
+
+
+def test_upgrade_mistakes_are_one_line(tmp_path, tiny_bert, capsys):
+    assert run_main(upgrade_model.main, [str(tmp_path / "absent")], capsys) == \
+        (2, f"error: {tmp_path / 'absent'}: no such folder")
+    old = legacy_classifier(tmp_path / "old")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("x")
+    assert run_main(upgrade_model.main, [old, str(tmp_path / "taken")], capsys) == \
+        (2, f"error: {tmp_path / 'taken'}: exists and is not an empty folder")
 
 
 # ---- what the project writes ----
