@@ -15,6 +15,8 @@ import shutil
 import numpy as np
 import paddle
 
+from runtime import safe_weights
+
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MANIFEST = "manifest.json"
 
@@ -65,7 +67,7 @@ def save_model_dir(model, tokenizer, final_dir, task_info=None):
         if task_info and task_info.get("labels"):
             model.config.id2label = dict(enumerate(task_info["labels"]))
             model.config.label2id = {label: i for i, label in enumerate(task_info["labels"])}
-        model.save_pretrained(tmp, safe_serialization=True)
+        safe_weights.save_pretrained(model, tmp)
         tokenizer.save_pretrained(tmp)
         if task_info:
             write_json(task_info, os.path.join(tmp, TASK_FILE))

@@ -252,6 +252,20 @@ def read_torch_bin(path):
 
 # ---- safetensors: plain data, what the project writes ----
 
+def usual_mode(path):
+    """Give `path` the mode open() gives new files (0666 less the umask). safetensors 0.8 creates its files
+    0600, so users who can read a shared model folder's config.json could not read its weights."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def save_pretrained(model, folder):
+    """model.save_pretrained(folder) with the weights in model.safetensors, never a pickle."""
+    model.save_pretrained(folder, safe_serialization=True)
+    usual_mode(os.path.join(folder, SAFETENSORS))
+
+
 def write_safetensors(state, path):
     """Write {name: array} to `path` atomically, with the {"format": "np"} metadata PaddleNLP's reader needs
     (it fails on a file without metadata)."""
@@ -261,6 +275,7 @@ def write_safetensors(state, path):
     tmp = f"{path}.tmp"
     try:
         save_file(arrays, tmp, metadata={"format": "np"})
+        usual_mode(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

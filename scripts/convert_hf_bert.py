@@ -124,7 +124,7 @@ def convert(hf_dir, out_dir):
         raise ConversionError(f"{hf_dir}: tensors do not match the config: missing "
                               f"{sorted(expected - set(state))[:3]}, unexpected {sorted(set(state) - expected)[:3]}")
     model.set_state_dict(state)
-    model.save_pretrained(out_dir, safe_serialization=True)
+    safe_weights.save_pretrained(model, out_dir)
     BertTokenizer(vocab, do_lower_case=do_lower_case(hf_dir)).save_pretrained(out_dir)
     return model
 

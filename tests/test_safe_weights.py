@@ -203,6 +203,9 @@ def test_safetensors_round_trip(tmp_path):
     path = str(tmp_path / "model.safetensors")
     sw.write_safetensors(state, path)
     assert os.listdir(tmp_path) == ["model.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # as open() makes files; safetensors alone: 0600
     assert_same_arrays(sw.read_safetensors(path), state)
     with safe_open(path, framework="np") as f:
         assert f.metadata() == {"format": "np"}  # PaddleNLP's reader fails on a file without it
