@@ -1,14 +1,17 @@
 """Loading the teacher and the tokenizer, and building the N-layer student."""
+import contextlib
 import os
 import re
 
 import paddle
 from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+from paddlenlp.transformers import model_utils
 
 from args import InputError
 from kd_loss import stack_cls, teacher_layers_for
+from runtime import safe_weights
 
-WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
+WEIGHT_FILES = safe_weights.MODEL_WEIGHT_FILES  # model.safetensors, else model_state.pdparams
 # Shapes the student borrows from the teacher; the pre-trained weights must have the same.
 ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
                      "max_position_embeddings", "type_vocab_size")
@@ -27,6 +30,17 @@ def check_model_dir(path, flag):
         raise InputError(f"{flag} {path}: no config.json in the folder")
     if not any(os.path.isfile(os.path.join(path, f)) for f in WEIGHT_FILES):
         raise InputError(f"{flag} {path}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")
+    check_not_sharded(path, flag)
+
+
+def check_not_sharded(path, flag):
+    """Refuse a weight index (model.safetensors.index.json, ...): PaddleNLP prefers it to every single file
+    and unpickles each shard it names that is not a .safetensors file, so it could bring a pickle back in.
+    Models this size are never sharded."""
+    index = sorted(name for name in os.listdir(path) if name.endswith(".index.json"))
+    if index:
+        raise InputError(f"{flag} {path}: {index[0]}: sharded weights are not supported; "
+                         f"put all weights in one {safe_weights.SAFETENSORS}")
 
 
 # How PaddleNLP reports a weight whose shape differs from the one config.json implies.
@@ -52,7 +66,62 @@ def _from_pretrained(cls, path, flag, needs_weights=True):
         return cls.from_pretrained(path)
     except InputError:
         raise
-    except Exception as e:  # hub unreachable, unknown name, unreadable weights
+    except Exception as e:  # hub unreachable, unknown name
+        raise load_failure(e, path, flag) from e
+
+
+def read_weights(file, path, flag):
+    """The arrays of a weight file, read without running code from it; a file that tries is refused."""
+    try:
+        return safe_weights.read_weights(file)
+    except (safe_weights.UnsafePickleError, safe_weights.WeightsFormatError) as e:
+        raise InputError(f"{flag} {path}: {safe_weights.refusal(e, file)}") from e
+
+
+def weights_of(cls, path, flag):
+    """The arrays of a local folder's weight file, or of a hub model's (downloaded first, as from_pretrained
+    would: PaddleNLP resolves the name)."""
+    if _looks_local(path):
+        return read_weights(safe_weights.weights_file(path), path, flag)
+    file, _, _, sharded = cls._resolve_model_file_path(path)
+    if sharded or not str(file).endswith((".safetensors", ".pdparams")):
+        raise InputError(f"{flag} {path}: the hub has {os.path.basename(str(file))}, not one "
+                         f"{' or '.join(WEIGHT_FILES)}: not supported")
+    return read_weights(str(file), path, flag)
+
+
+@contextlib.contextmanager
+def no_unpickling_in_paddlenlp(path, flag):
+    """Weights are read here and handed to from_pretrained; should PaddleNLP still reach for its own
+    paddle.load (a code path not foreseen), it is stopped instead of unpickling."""
+    real = model_utils.paddlenlp_load
+
+    def refuse(file, *args, **kwargs):
+        raise InputError(f"{flag} {path}: PaddleNLP was about to unpickle {os.path.basename(str(file))}; "
+                         "refusing to load it (see README, Security)")
+
+    model_utils.paddlenlp_load = refuse
+    try:
+        yield
+    finally:
+        model_utils.paddlenlp_load = real
+
+
+def load_model(cls, path, flag):
+    """cls.from_pretrained(path) with the weights read by safe_weights, never by paddle.load.
+
+    from_pretrained keeps doing the rest: config, dtype, adding or dropping the `bert.` prefix, the
+    missing-key warnings. (Not with low_cpu_mem_usage, which would drop the given state_dict.)
+    """
+    if _looks_local(path):
+        check_model_dir(path, flag)
+    try:
+        state = weights_of(cls, path, flag)
+        with no_unpickling_in_paddlenlp(path, flag):
+            return cls.from_pretrained(path, state_dict=state)
+    except InputError:
+        raise
+    except Exception as e:  # hub unreachable, unknown name, weights that do not fit
         raise load_failure(e, path, flag) from e
 
 
@@ -101,7 +170,7 @@ def check_model_limits(args, tokenizer):
 
 
 def load_classifier(path, flag):
-    return _from_pretrained(BertForSequenceClassification, path, flag)
+    return load_model(BertForSequenceClassification, path, flag)
 
 
 def load_teacher(path, num_classes):
@@ -162,7 +231,7 @@ def build_student(config, source_bert):
 
 
 def load_pretrained_bert(path):
-    return _from_pretrained(BertModel, path, "--model_name_or_path")
+    return load_model(BertModel, path, "--model_name_or_path")
 
 
 def count_parameters(model):

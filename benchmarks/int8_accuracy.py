@@ -34,7 +34,7 @@ def students(runs_dir, modes):
     for mode in modes:
         for path in glob.glob(os.path.join(runs_dir, f"{mode}_seed*", "best_model")):
             seed = os.path.basename(os.path.dirname(path))[len(mode) + len("_seed"):]
-            if seed.isdigit() and os.path.isfile(os.path.join(path, "model_state.pdparams")):
+            if seed.isdigit() and any(os.path.isfile(os.path.join(path, f)) for f in modeling.WEIGHT_FILES):
                 found.append((mode, int(seed), path))
     return sorted(found, key=lambda s: (modes.index(s[0]), s[1]))
 

@@ -15,6 +15,8 @@ import shutil
 import numpy as np
 import paddle
 
+from runtime import safe_weights
+
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MANIFEST = "manifest.json"
 
@@ -53,15 +55,19 @@ TASK_FILE = "task.json"  # the task a model was trained on (data.Task.describe):
 
 
 def save_model_dir(model, tokenizer, final_dir, task_info=None):
-    """A save_pretrained folder (config, weights, tokenizer files, task.json) ready for pretrained_models/<TASK>/.
+    """A save_pretrained folder (config, model.safetensors, tokenizer files, task.json) ready for
+    pretrained_models/<TASK>/.
 
-    The class names go into config.json too (id2label, label2id), where other tools look for them."""
+    The class names go into config.json too (id2label, label2id), where other tools look for them.
+    The weights are safetensors, not PaddleNLP's default model_state.pdparams: a pickle runs code when
+    it is loaded, and these folders are passed around (see runtime/safe_weights.py).
+    """
 
     def write(tmp):
         if task_info and task_info.get("labels"):
             model.config.id2label = dict(enumerate(task_info["labels"]))
             model.config.label2id = {label: i for i, label in enumerate(task_info["labels"])}
-        model.save_pretrained(tmp)
+        safe_weights.save_pretrained(model, tmp)
         tokenizer.save_pretrained(tmp)
         if task_info:
             write_json(task_info, os.path.join(tmp, TASK_FILE))

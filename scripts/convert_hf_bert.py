@@ -2,8 +2,10 @@
 
     python scripts/convert_hf_bert.py HF_DIR OUT_DIR
 
-HF_DIR holds config.json, vocab.txt and model.safetensors (read with numpy, no torch needed)
-or pytorch_model.bin (needs torch). The result loads with `--model_name_or_path OUT_DIR`.
+HF_DIR holds config.json, vocab.txt and model.safetensors or pytorch_model.bin, both read with
+numpy (no torch needed; the .bin, a pickle, through runtime/safe_weights.py, which refuses one
+that would run code). OUT_DIR gets config.json, model.safetensors and the tokenizer files, and
+loads with `--model_name_or_path OUT_DIR`.
 Only the BERT body is converted (embeddings, encoder, pooler); task heads are dropped, since
 every run here puts a fresh classifier on top.
 """
@@ -13,7 +15,11 @@ import os
 import re
 import sys
 
+import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
+
 import numpy as np
+
+from runtime import safe_weights
 
 CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
@@ -74,19 +80,16 @@ def convert_state(hf_state):
 
 
 def read_hf_state(hf_dir):
-    st = os.path.join(hf_dir, "model.safetensors")
-    if os.path.isfile(st):
-        from safetensors.numpy import load_file
-
-        return load_file(st)
-    bin_path = os.path.join(hf_dir, "pytorch_model.bin")
-    if os.path.isfile(bin_path):
+    """HF_DIR's weights, model.safetensors first; a pytorch_model.bin is read without torch and without
+    running anything from it."""
+    for name in (safe_weights.SAFETENSORS, safe_weights.TORCH_BIN):
+        path = os.path.join(hf_dir, name)
+        if not os.path.isfile(path):
+            continue
         try:
-            import torch
-        except ImportError as e:
-            raise ConversionError(f"{bin_path}: reading .bin files needs torch; "
-                                  "install it or convert the checkpoint to model.safetensors") from e
-        return {k: v.float().numpy() for k, v in torch.load(bin_path, map_location="cpu", weights_only=True).items()}
+            return safe_weights.read_weights(path)
+        except (safe_weights.UnsafePickleError, safe_weights.WeightsFormatError) as e:
+            raise ConversionError(f"{hf_dir}: {safe_weights.refusal(e, path)}") from e
     raise ConversionError(f"{hf_dir}: no model.safetensors or pytorch_model.bin")
 
 
@@ -121,16 +124,16 @@ def convert(hf_dir, out_dir):
         raise ConversionError(f"{hf_dir}: tensors do not match the config: missing "
                               f"{sorted(expected - set(state))[:3]}, unexpected {sorted(set(state) - expected)[:3]}")
     model.set_state_dict(state)
-    model.save_pretrained(out_dir)
+    safe_weights.save_pretrained(model, out_dir)
     BertTokenizer(vocab, do_lower_case=do_lower_case(hf_dir)).save_pretrained(out_dir)
     return model
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("hf_dir")
     parser.add_argument("out_dir")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         convert(args.hf_dir, args.out_dir)
     except ConversionError as e:

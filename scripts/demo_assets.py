@@ -78,8 +78,11 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, d
 
     words: the vocabulary after the special tokens (default: the synthetic task's words).
     """
+    import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
+
+    from runtime import safe_weights
 
     os.makedirs(model_dir, exist_ok=True)
     vocab_file = os.path.join(model_dir, "vocab.txt")
@@ -92,7 +95,7 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, d
                         intermediate_size=2 * hidden_size, max_position_embeddings=128,
                         type_vocab_size=2, pad_token_id=0, hidden_dropout_prob=dropout,
                         attention_probs_dropout_prob=dropout)
-    BertModel(config).save_pretrained(model_dir)
+    safe_weights.save_pretrained(BertModel(config), model_dir)
     BertTokenizer(vocab_file, do_lower_case=True).save_pretrained(model_dir)
     return model_dir
 

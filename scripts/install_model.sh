@@ -5,9 +5,12 @@ set -euo pipefail
 RUN="${1:?usage: install_model.sh OUTPUT_DIR TASK}" TASK="${2:?usage: install_model.sh OUTPUT_DIR TASK}"
 SRC="$(cd "$RUN" 2>/dev/null && pwd)/best_model" || { echo "error: $RUN: no such run folder" >&2; exit 2; }
 cd "$(dirname "$0")/.."
-for f in config.json model_state.pdparams vocab.txt; do
+for f in config.json vocab.txt; do
     [ -f "$SRC/$f" ] || { echo "error: $SRC/$f is missing: is $RUN a finished run?" >&2; exit 2; }
 done
+# model.safetensors; model_state.pdparams in runs of older versions (read without unpickling, docs/security.md)
+[ -f "$SRC/model.safetensors" ] || [ -f "$SRC/model_state.pdparams" ] ||
+    { echo "error: $SRC has no model.safetensors: is $RUN a finished run?" >&2; exit 2; }
 DEST="pretrained_models/$TASK"
 mkdir -p pretrained_models
 rm -rf "$DEST.tmp" && cp -r "$SRC" "$DEST.tmp"

@@ -29,7 +29,7 @@ TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-32000}" HOLDOUT="${HOLDOUT:-2000}"
 TEACHER_STEPS="${TEACHER_STEPS:-1500}" STUDENT_STEPS="${STUDENT_STEPS:-800}" SWEEP_STEPS="${SWEEP_STEPS:-400}"
 mkdir -p "$OUT/logs" "$RESULTS"
 
-[ -f "$MODEL/model_state.pdparams" ] || bash scripts/get_minilm.sh "$MODEL"
+[ -f "$MODEL/model_state.pdparams" ] || [ -f "$MODEL/model.safetensors" ] || bash scripts/get_minilm.sh "$MODEL"
 
 COMMON=(--task_name SST-2 --data_dir "$DATA_DIR" --model_name_or_path "$MODEL" --max_seq_length 64
         --batch_size 32 --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")

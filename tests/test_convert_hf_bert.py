@@ -2,12 +2,15 @@
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import paddle
 import pytest
 
 import convert_hf_bert as conv
+from runtime import safe_weights
+from weight_files import SYSTEM, Payload, write_torch_state
 
 H, HEADS, INTER, LAYERS, VOCAB = 16, 4, 24, 2, 30
 
@@ -123,3 +126,33 @@ def test_missing_files_are_reported(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n")
     with pytest.raises(conv.ConversionError, match="no config.json"):
         conv.convert(str(tmp_path), str(tmp_path / "out"))
+
+
+def hf_checkpoint_as_torch_bin(folder, extra=None):
+    """random_hf_checkpoint's folder with its weights in pytorch_model.bin (written without torch) instead."""
+    state = random_hf_checkpoint(folder, "bert.", with_head=True)
+    os.remove(os.path.join(folder, "model.safetensors"))
+    write_torch_state(os.path.join(folder, "pytorch_model.bin"), state, extra)
+
+
+def test_pytorch_bin_converts_without_torch_to_the_same_weights(tmp_path):
+    random_hf_checkpoint(str(tmp_path / "st"), "bert.", with_head=True)
+    conv.convert(str(tmp_path / "st"), str(tmp_path / "from_st"))
+    hf_checkpoint_as_torch_bin(str(tmp_path / "bin"))
+    conv.convert(str(tmp_path / "bin"), str(tmp_path / "from_bin"))
+    assert "torch" not in sys.modules
+    assert "model.safetensors" in os.listdir(tmp_path / "from_bin")
+    assert not any(f.endswith((".pdparams", ".bin")) for f in os.listdir(tmp_path / "from_bin"))
+    a, b = (safe_weights.read_safetensors(str(tmp_path / d / "model.safetensors")) for d in ("from_st", "from_bin"))
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_hostile_pytorch_bin_is_refused_before_it_runs(tmp_path, capsys):
+    hf, marker = str(tmp_path / "hf"), tmp_path / "MARKER"
+    hf_checkpoint_as_torch_bin(hf, {"evil": Payload(f"touch {marker}")})
+    with pytest.raises(SystemExit) as e:
+        conv.main([hf, str(tmp_path / "out")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: {hf}: pytorch_model.bin wants to import {SYSTEM}; "
+                                               "refusing to load it (see README, Security)")
+    assert not marker.exists() and not (tmp_path / "out").exists()

@@ -114,13 +114,13 @@ def test_resume_flag_without_checkpoint(sst2_dir, tiny_bert, tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_with_the_step_and_parts(sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
-    import paddle
+    from runtime import safe_weights
 
     poisoned = tmp_path / "poisoned_teacher"
     shutil.copytree(teacher_dir, poisoned)
-    state = paddle.load(str(poisoned / "model_state.pdparams"))
-    state["classifier.bias"] = paddle.full_like(state["classifier.bias"], float("nan"))
-    paddle.save(state, str(poisoned / "model_state.pdparams"))  # the teacher's logits are NaN
+    state = safe_weights.read_safetensors(str(poisoned / "model.safetensors"))
+    state["classifier.bias"] = np.full_like(state["classifier.bias"], np.nan)
+    safe_weights.write_safetensors(state, str(poisoned / "model.safetensors"))  # the teacher's logits are NaN
     argv = pkd_args(sst2_dir, tiny_bert, str(poisoned), tmp_path / "out")
     with pytest.raises(SystemExit) as e:
         run_patient_kd.main(argv)
@@ -148,7 +148,7 @@ def test_disk_full_during_a_save_keeps_the_previous_checkpoint(sst2_dir, tiny_be
     assert checkpoint.list_checkpoints(str(tmp_path)) == [str(tmp_path / "checkpoint-20")]
     assert checkpoint.verify_checkpoint(str(tmp_path / "checkpoint-20")) is None
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
-    assert os.path.isfile(tmp_path / "best_model" / "model_state.pdparams")
+    assert os.path.isfile(tmp_path / "best_model" / "model.safetensors")
 
 
 def test_unwritable_output_dir(sst2_dir, tiny_bert, tmp_path, capsys):

@@ -111,7 +111,7 @@ def test_reference_launcher_runs_in_the_background_and_install(sst2_dir, tiny_be
     done = subprocess.run(["bash", str(work / "scripts" / "install_model.sh"), str(results.parent), "SST-2"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert (work / "pretrained_models" / "SST-2" / "model_state.pdparams").is_file()
+    assert (work / "pretrained_models" / "SST-2" / "model.safetensors").is_file()
     bad = subprocess.run(["bash", str(work / "scripts" / "install_model.sh"), str(tmp_path / "nothing"), "SST-2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")

@@ -70,8 +70,11 @@ def test_best_model_reloads_and_reproduces_the_metric(runs, sst2_dir):
 
     result, out = runs["kd"]
     best = os.path.join(out, "best_model")
-    for f in ("config.json", "model_state.pdparams", "vocab.txt", "tokenizer_config.json"):
+    for f in ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"):
         assert os.path.isfile(os.path.join(best, f)), f
+    assert not any(f.endswith((".pdparams", ".pkl", ".bin")) for f in os.listdir(best))  # no pickle
+    mode = [os.stat(os.path.join(best, f)).st_mode & 0o777 for f in ("model.safetensors", "config.json")]
+    assert mode[0] == mode[1]  # readable by whoever can read the config (safetensors alone makes 0600)
     model = BertForSequenceClassification.from_pretrained(best)
     tok = BertTokenizer.from_pretrained(best)
     task = data.get_task("sst-2")
