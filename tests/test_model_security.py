@@ -67,6 +67,15 @@ def test_model_name_or_path_refuses_a_hostile_pickle(hostile, sst2_dir, tmp_path
     assert not marker.exists() and not out.exists()
 
 
+def test_a_hostile_pickle_beside_genuine_safetensors_is_never_read(hostile, tiny_bert, sst2_dir, tmp_path):
+    """model.safetensors wins, and from_pretrained, given the weights, opens no weight file itself."""
+    folder, marker = hostile
+    shutil.copy(os.path.join(tiny_bert, safe_weights.SAFETENSORS), folder)
+    results = run_patient_kd.main(common_args(sst2_dir, folder, str(tmp_path / "out"), "--num_layers_of_student_model",
+                                              "2", "--max_steps", "2"))
+    assert results["finished"] and not marker.exists()
+
+
 def test_teacher_path_refuses_a_hostile_pickle(hostile, sst2_dir, tiny_bert, tmp_path, capsys):
     folder, marker = hostile
     argv = common_args(sst2_dir, tiny_bert, str(tmp_path / "out"), "--teacher_finetuned_model_path", folder,
