@@ -173,10 +173,11 @@ def check_covers(model_class, config, keys, what):
     prefix = model_class.base_model_prefix
     wanted, have = encoder_weight_names(model_class, config), encoder_state(keys, prefix)
     have_set = set(have)
-    missing = [k for k in wanted if k not in have_set and not k.startswith(POOLER)]
+    required = [k for k in wanted if not k.startswith(POOLER)]
+    missing = [k for k in required if k not in have_set]
     if missing:
         raise InputError(f"{what}: the weights do not cover the {config.model_type} encoder config.json describes: "
-                         f"{prefix}.{missing[0]} is missing ({len(missing)} of {len(wanted)} encoder weights)")
+                         f"{prefix}.{missing[0]} is missing ({len(missing)} of {len(required)} encoder weights)")
     wanted_set = set(wanted)
     extra = [k for k in have if k.startswith(("embeddings.", "encoder.")) and k not in wanted_set]
     if extra:
