@@ -25,18 +25,21 @@ from args import InputError
 
 @dataclass(frozen=True)
 class Family:
-    """The classes of one model_type, and the one property of it the project has to know."""
+    """The classes of one model_type, and what else the project has to know about it."""
     name: str          # config.json's model_type
     config: type
     model: type        # the bare encoder: a pre-trained checkpoint
     classifier: type   # the encoder with a sequence classification (or regression) head
     positions_after_pad: bool = False  # position ids start at pad_token_id + 1 (fairseq RoBERTa)
+    architecture_keys: tuple = ()  # config fields beyond BERT's that teacher and student must share
 
 
 FAMILIES = {f.name: f for f in (
     Family("bert", BertConfig, BertModel, BertForSequenceClassification),
-    Family("ernie", ErnieConfig, ErnieModel, ErnieForSequenceClassification),
-    Family("roberta", RobertaConfig, RobertaModel, RobertaForSequenceClassification, positions_after_pad=True),
+    Family("ernie", ErnieConfig, ErnieModel, ErnieForSequenceClassification,
+           architecture_keys=("use_task_id", "task_type_vocab_size")),  # ERNIE 3.0's task-type embeddings
+    Family("roberta", RobertaConfig, RobertaModel, RobertaForSequenceClassification, positions_after_pad=True,
+           architecture_keys=("pad_token_id",)),
 )}
 SUPPORTED = ", ".join(FAMILIES)
 CONFIG_FILES = ("config.json", "model_config.json")  # model_config.json: PaddleNLP <= 2.4 folders (init_class)

@@ -17,8 +17,7 @@ from runtime import safe_weights
 WEIGHT_FILES = safe_weights.MODEL_WEIGHT_FILES  # model.safetensors, else model_state.pdparams
 # Shapes the student borrows from the teacher; the pre-trained weights must have the same.
 ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
-                     "max_position_embeddings", "type_vocab_size", "pad_token_id",
-                     "use_task_id", "task_type_vocab_size")  # ERNIE 3.0's task-type embeddings
+                     "max_position_embeddings", "type_vocab_size")  # and the family's (encoders.Family)
 
 
 def _looks_local(path):
@@ -146,13 +145,13 @@ def load_tokenizer(path, flag):
     through AutoTokenizer; a folder with only a vocab.txt gets BertTokenizer, as always."""
     if not _looks_local(path):
         return _from_pretrained(AutoTokenizer, path, flag, needs_weights=False)
+    vocab = os.path.join(path, "vocab.txt")
+    if os.path.isfile(vocab) and os.path.getsize(vocab) == 0:
+        raise InputError(f"{flag} {path}: vocab.txt is empty")
     if names_tokenizer_class(path):
         return _from_pretrained(AutoTokenizer, path, flag, needs_weights=False)
-    vocab = os.path.join(path, "vocab.txt")
     if not os.path.isfile(vocab):
         raise InputError(f"{flag} {path}: no vocab.txt or {TOKENIZER_CONFIG} naming the tokenizer in the folder")
-    if os.path.getsize(vocab) == 0:
-        raise InputError(f"{flag} {path}: vocab.txt is empty")
     return _from_pretrained(BertTokenizer, path, flag, needs_weights=False)
 
 
@@ -230,10 +229,10 @@ def load_teacher(path, num_classes):
 def check_same_architecture(config, reference, what, reference_what):
     if config.model_type != reference.model_type:
         raise family_mismatch(what, config, reference_what, reference)
-    for key in ARCHITECTURE_KEYS:
-        if getattr(config, key, None) != getattr(reference, key, None):
-            raise InputError(f"{what} has {key}={getattr(config, key, None)} but {reference_what} has "
-                             f"{getattr(reference, key, None)}: they must be the same architecture")
+    for key in ARCHITECTURE_KEYS + encoders.family_of_config(config, what).architecture_keys:
+        if getattr(config, key) != getattr(reference, key):
+            raise InputError(f"{what} has {key}={getattr(config, key)} but {reference_what} has "
+                             f"{getattr(reference, key)}: they must be the same architecture")
 
 
 def student_config(base_config, num_layers, num_classes):

@@ -259,3 +259,17 @@ def test_roberta_position_limit_is_the_table_less_the_padding_offset(pretrained,
     assert refused(train_args(sst2_dir, folder, tmp_path / "out", "--max_seq_length", "129"), capsys) == (
         2, f"error: --max_seq_length 129 is larger than the position table of --model_name_or_path {folder} "
            f"(max_position_embeddings 130, positions starting at pad_token_id 1 + 1: 128 tokens)")
+
+
+# ---- scripts/gpu_check.py --family ----
+
+def test_gpu_check_items_pass_for_ernie3_when_run_on_the_cpu(tmp_path, monkeypatch):
+    import gpu_check
+    from demo_assets import write_sst2_layout
+
+    monkeypatch.setattr(gpu_check, "DEVICE", "cpu")
+    monkeypatch.setattr(gpu_check, "ITEMS", ("teacher", "pkd", "export_predict"))
+    write_sst2_layout(str(tmp_path / "SST-2"), num_train=200, num_dev=50, num_test=5)
+    write_tiny_encoder("ernie3", str(tmp_path / gpu_check.MODEL), **TINY)
+    results = gpu_check.run_checks(str(tmp_path))
+    assert {item: status for item, (status, _) in results.items()} == {item: "pass" for item in gpu_check.ITEMS}
