@@ -128,7 +128,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     encoded, dev_splits = inputs.load_encoded(args, task, tokenizer)
     teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
-    logger.info("student: %d layers, %.1fM parameters%s", modeling.depth(student),
+    logger.info("student: %s, %d layers, %.1fM parameters%s", student.config.model_type, modeling.depth(student),
                 modeling.count_parameters(student) / 1e6,
                 f"; PKD-{args.strategy} layer pairs [student, teacher] (1-based): {pairs}" if pairs else "")
     loader, dev_loaders = inputs.make_loaders(args, encoded, dev_splits, tokenizer)
