@@ -1,18 +1,23 @@
-"""Loading the teacher and the tokenizer, and building the N-layer student."""
+"""Loading the teacher and the tokenizer, and building the N-layer student, for each encoder family
+(encoders.py: BERT, ERNIE, RoBERTa; the family is the checkpoint's own, from its config.json)."""
+import copy
+import json
 import os
 import re
 
 import paddle
-from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
+import encoders
 from args import InputError
+from encoders import base_model
 from kd_loss import stack_cls, teacher_layers_for
 from runtime import safe_weights
 
 WEIGHT_FILES = safe_weights.MODEL_WEIGHT_FILES  # model.safetensors, else model_state.pdparams
 # Shapes the student borrows from the teacher; the pre-trained weights must have the same.
 ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
-                     "max_position_embeddings", "type_vocab_size")
+                     "max_position_embeddings", "type_vocab_size")  # and the family's (encoders.Family)
 
 
 def _looks_local(path):
@@ -89,15 +94,18 @@ def weights_of(cls, path, flag):
 
 
 def load_model(cls, path, flag):
-    """cls.from_pretrained(path) with the weights read by safe_weights, never by paddle.load.
+    """cls.from_pretrained(path) with the weights read by safe_weights, never by paddle.load, and refused
+    (naming the first missing weight) unless they fill the whole encoder: from_pretrained would start the
+    missing ones at random with only a warning.
 
-    from_pretrained keeps doing the rest: config, dtype, adding or dropping the `bert.` prefix, the
-    missing-key warnings. (Not with low_cpu_mem_usage, which would drop the given state_dict.)
+    from_pretrained keeps doing the rest: config, dtype, adding or dropping the `bert.` (`ernie.`, ...)
+    prefix. (Not with low_cpu_mem_usage, which would drop the given state_dict.)
     """
     if _looks_local(path):
         check_model_dir(path, flag)
     try:
         state = weights_of(cls, path, flag)
+        encoders.check_covers(cls, cls.config_class.from_pretrained(path), state, f"{flag} {path}")
         # With the weights given, from_pretrained opens no weight file (tests/test_model_security.py).
         return cls.from_pretrained(path, state_dict=state)
     except InputError:
@@ -106,17 +114,49 @@ def load_model(cls, path, flag):
         raise load_failure(e, path, flag) from e
 
 
+def family_of(path, flag):
+    """The encoders.Family of the model at PATH (a folder's config.json, or a hub name's config)."""
+    if _looks_local(path):
+        check_model_dir(path, flag)
+        return encoders.family_of_folder(path, f"{flag} {path}")
+    return encoders.family_of_hub_model(path, f"{flag} {path}")
+
+
 def load_config(path, flag):
-    return _from_pretrained(BertConfig, path, flag)
+    return _from_pretrained(family_of(path, flag).config, path, flag)
+
+
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
+def names_tokenizer_class(path):
+    """True when the folder's tokenizer_config.json names its class (save_pretrained writes it): only then
+    can AutoTokenizer choose, otherwise it guesses from the folder's name."""
+    file = os.path.join(path, TOKENIZER_CONFIG)
+    try:
+        with open(file, encoding="utf-8") as f:
+            return bool(json.load(f).get("tokenizer_class"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def load_tokenizer(path, flag):
+    """The tokenizer tokenizer_config.json names (BertTokenizer, ErnieTokenizer, RobertaBPETokenizer, ...)
+    through AutoTokenizer; a folder with only a vocab.txt gets BertTokenizer, as always."""
+    if not _looks_local(path):
+        return _from_pretrained(AutoTokenizer, path, flag, needs_weights=False)
     vocab = os.path.join(path, "vocab.txt")
-    if _looks_local(path) and not os.path.isfile(vocab):
-        raise InputError(f"{flag} {path}: no vocab.txt in the folder")
-    if _looks_local(path) and os.path.getsize(vocab) == 0:
+    if os.path.isfile(vocab) and os.path.getsize(vocab) == 0:
         raise InputError(f"{flag} {path}: vocab.txt is empty")
+    if names_tokenizer_class(path):
+        return _from_pretrained(AutoTokenizer, path, flag, needs_weights=False)
+    if not os.path.isfile(vocab):
+        raise InputError(f"{flag} {path}: no vocab.txt or {TOKENIZER_CONFIG} naming the tokenizer in the folder")
     return _from_pretrained(BertTokenizer, path, flag, needs_weights=False)
+
+
+def has_tokenizer(path):
+    return names_tokenizer_class(path) or os.path.isfile(os.path.join(path, "vocab.txt"))
 
 
 def teacher_needed(args):
@@ -128,7 +168,7 @@ def load_run_tokenizer(args):
     """The teacher's own vocabulary when it ships one (its ids are what the teacher was trained on),
     else the pre-trained model's."""
     teacher_path = args.teacher_finetuned_model_path
-    if teacher_needed(args) and os.path.isfile(os.path.join(teacher_path, "vocab.txt")):
+    if teacher_needed(args) and has_tokenizer(teacher_path):
         return load_tokenizer(teacher_path, "--teacher_finetuned_model_path")
     return load_tokenizer(args.model_name_or_path, "--model_name_or_path")
 
@@ -140,25 +180,45 @@ def check_model_limits(args, tokenizer):
     owners = [(args.model_name_or_path, "--model_name_or_path")] if args.student_init == "pretrained" else []
     if teacher_needed(args):
         owners.append((args.teacher_finetuned_model_path, "--teacher_finetuned_model_path"))
-    for path, flag in owners:
-        config = load_config(path, flag)
-        if args.max_seq_length > config.max_position_embeddings:
+    configs = [load_config(path, flag) for path, flag in owners]
+    check_same_family(owners, configs)
+    for (path, flag), config in zip(owners, configs):
+        if args.max_seq_length > encoders.max_positions(config):
             raise InputError(f"--max_seq_length {args.max_seq_length} is larger than the position table of {flag} "
-                             f"{path} (max_position_embeddings {config.max_position_embeddings})")
+                             f"{path} ({encoders.describe_positions(config)})")
         if len(tokenizer) > config.vocab_size:
             raise InputError(f"the vocabulary has {len(tokenizer)} tokens but {flag} {path} has only "
                              f"{config.vocab_size} word embeddings (vocab_size): vocab.txt is not this model's")
 
 
+def family_mismatch(what, config, reference_what, reference):
+    return InputError(f"{what} is model type '{config.model_type}' but {reference_what} is "
+                      f"'{reference.model_type}': teacher and student must be the same kind of model")
+
+
+def check_same_family(owners, configs):
+    """The student is built from the same kind of model as the teacher (its layers, its [CLS] states)."""
+    for (path, flag), config in zip(owners[1:], configs[1:]):
+        if config.model_type != configs[0].model_type:
+            raise family_mismatch(f"{owners[0][1]} {owners[0][0]}", configs[0], f"{flag} {path}", config)
+
+
 def load_classifier(path, flag):
-    return load_model(BertForSequenceClassification, path, flag)
+    """The classifier (or regressor) of the checkpoint at PATH, of its own family."""
+    return load_model(family_of(path, flag).classifier, path, flag)
+
+
+def depth(model):
+    """Encoder layers of a loaded model."""
+    return base_model(model).config.num_hidden_layers
 
 
 def load_teacher(path, num_classes):
     """The fine-tuned teacher, frozen: eval mode (no dropout) and no gradients."""
     teacher = load_classifier(path, "--teacher_finetuned_model_path")
-    if teacher.num_labels != num_classes:
-        raise InputError(f"--teacher_finetuned_model_path {path}: teacher has {teacher.num_labels} classes, "
+    # config.num_labels: RobertaForSequenceClassification has no num_labels attribute
+    if teacher.config.num_labels != num_classes:
+        raise InputError(f"--teacher_finetuned_model_path {path}: teacher has {teacher.config.num_labels} classes, "
                          f"the task has {num_classes}")
     teacher.eval()
     for p in teacher.parameters():
@@ -167,7 +227,9 @@ def load_teacher(path, num_classes):
 
 
 def check_same_architecture(config, reference, what, reference_what):
-    for key in ARCHITECTURE_KEYS:
+    if config.model_type != reference.model_type:
+        raise family_mismatch(what, config, reference_what, reference)
+    for key in ARCHITECTURE_KEYS + encoders.family_of_config(config, what).architecture_keys:
         if getattr(config, key) != getattr(reference, key):
             raise InputError(f"{what} has {key}={getattr(config, key)} but {reference_what} has "
                              f"{getattr(reference, key)}: they must be the same architecture")
@@ -178,16 +240,16 @@ def student_config(base_config, num_layers, num_classes):
     if num_layers > base_config.num_hidden_layers:
         raise InputError(f"--num_layers_of_student_model {num_layers} is deeper than the "
                          f"{base_config.num_hidden_layers}-layer model it is built from")
-    config = BertConfig(**base_config.to_dict())
+    config = copy.deepcopy(base_config)
     config.num_hidden_layers = num_layers
     config.num_labels = num_classes
     return config
 
 
-def bottom_layers_state(bert_state, num_layers):
-    """Embeddings, encoder layers 0..N-1 and pooler of a BertModel state dict; never a classifier."""
+def bottom_layers_state(encoder_state, num_layers):
+    """Embeddings, encoder layers 0..N-1 and pooler of an encoder's state dict; never a classifier."""
     keep = {}
-    for name, value in bert_state.items():
+    for name, value in encoder_state.items():
         if name.startswith("encoder.layers."):
             if int(name.split(".")[2]) >= num_layers:
                 continue
@@ -197,22 +259,28 @@ def bottom_layers_state(bert_state, num_layers):
     return keep
 
 
-def build_student(config, source_bert):
-    """A fresh BertForSequenceClassification whose encoder starts from `source_bert`'s bottom layers.
+def build_student(config, source):
+    """A fresh classifier of config's family whose encoder starts from `source`'s bottom layers.
 
-    source_bert: a BertModel (the pre-trained one, or the teacher's `.bert`). The classifier
-    keeps its fresh initialisation.
+    source: an encoder (the pre-trained one, or the teacher's base_model). The classifier keeps its fresh
+    initialisation. RoBERTa's classifier has no pooler (its head has its own dense layer), so the source's
+    pooler is copied only where the student has one.
     """
-    student = BertForSequenceClassification(config)
-    state = bottom_layers_state(source_bert.state_dict(), config.num_hidden_layers)
-    missing, unexpected = student.bert.set_state_dict(state)
+    student = encoders.family_of_config(config, "student").classifier(config)
+    encoder = base_model(student)
+    wanted = encoder.state_dict()
+    state = bottom_layers_state(source.state_dict(), config.num_hidden_layers)
+    state = {k: v for k, v in state.items() if k in wanted or not k.startswith(encoders.POOLER)}
+    missing, unexpected = encoder.set_state_dict(state)
+    missing = [k for k in missing if not k.startswith(encoders.POOLER)]
     if missing or unexpected:
         raise InputError(f"student init: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return student
 
 
-def load_pretrained_bert(path):
-    return load_model(BertModel, path, "--model_name_or_path")
+def load_pretrained(path):
+    """The pre-trained encoder of --model_name_or_path, of its own family (no head)."""
+    return load_model(family_of(path, "--model_name_or_path").model, path, "--model_name_or_path")
 
 
 def count_parameters(model):
@@ -236,21 +304,21 @@ def build_models(args, num_classes):
     teacher_path = args.teacher_finetuned_model_path
     teacher = load_teacher(teacher_path, num_classes) if teacher_needed(args) else None
     if args.student_init == "teacher":
-        source = teacher.bert
+        source = base_model(teacher)
     else:
-        source = load_pretrained_bert(args.model_name_or_path)
+        source = load_pretrained(args.model_name_or_path)
         if teacher is not None:
-            check_same_architecture(source.config, teacher.bert.config,
+            check_same_architecture(source.config, teacher.config,
                                     f"--model_name_or_path {args.model_name_or_path}",
                                     f"--teacher_finetuned_model_path {teacher_path}")
     config = student_config(source.config, args.num_layers_of_student_model, num_classes)
-    if teacher is not None and config.num_hidden_layers > teacher.bert.config.num_hidden_layers:
+    if teacher is not None and config.num_hidden_layers > depth(teacher):
         raise InputError(f"--num_layers_of_student_model {config.num_hidden_layers} is deeper than the "
-                         f"{teacher.bert.config.num_hidden_layers}-layer teacher")
+                         f"{depth(teacher)}-layer teacher")
     student = build_student(config, source)
     if args.mode == "ft":
         return None, student, []
     layers = []
     if args.mode == "pkd":
-        layers = teacher_layers_for(config.num_hidden_layers, teacher.bert.config.num_hidden_layers, args.strategy)
+        layers = teacher_layers_for(config.num_hidden_layers, depth(teacher), args.strategy)
     return teacher, student, layers

@@ -128,7 +128,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     encoded, dev_splits = inputs.load_encoded(args, task, tokenizer)
     teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
-    logger.info("student: %d layers, %.1fM parameters%s", student.bert.config.num_hidden_layers,
+    logger.info("student: %s, %d layers, %.1fM parameters%s", student.config.model_type, modeling.depth(student),
                 modeling.count_parameters(student) / 1e6,
                 f"; PKD-{args.strategy} layer pairs [student, teacher] (1-based): {pairs}" if pairs else "")
     loader, dev_loaders = inputs.make_loaders(args, encoded, dev_splits, tokenizer)
@@ -139,7 +139,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     optimizer, scheduler = build_optimizer(args, student, total_steps)
 
     teacher_metrics = evaluation.log_teacher_check(teacher, dev_loaders, task) if teacher is not None and world.rank == 0 else None
-    teacher_depth = teacher.bert.config.num_hidden_layers if teacher is not None else None
+    teacher_depth = modeling.depth(teacher) if teacher is not None else None
     teacher_outputs, cache_key = inputs.make_teacher_outputs(args, teacher, teacher_layers, encoded["train"],
                                                              tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
@@ -149,7 +149,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     if state is not None:
         reseed(args.seed, state["step"])
     else:
-        results = run_results.new_results(args, task, student.bert.config.num_hidden_layers, pairs, total_steps,
+        results = run_results.new_results(args, task, modeling.depth(student), pairs, total_steps,
                                           dev_splits)
         state = {"config": config, "step": 0, "epoch": 0, "batches_done": 0, "results": results}
     state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics, teacher_layers=teacher_depth,

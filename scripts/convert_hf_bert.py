@@ -7,7 +7,8 @@ numpy (no torch needed; the .bin, a pickle, through runtime/safe_weights.py, whi
 that would run code). OUT_DIR gets config.json, model.safetensors and the tokenizer files, and
 loads with `--model_name_or_path OUT_DIR`.
 Only the BERT body is converted (embeddings, encoder, pooler); task heads are dropped, since
-every run here puts a fresh classifier on top.
+every run here puts a fresh classifier on top. BERT checkpoints only: ERNIE and RoBERTa models are used
+from PaddleNLP's own folders (README, Other encoders); a config.json of another model_type is refused.
 """
 import argparse
 import json

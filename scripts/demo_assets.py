@@ -100,6 +100,76 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, d
     return model_dir
 
 
+# family -> (PaddleNLP config, model and tokenizer class names, config fields beyond the sizes). ernie3 is
+# ERNIE 3.0: the same ErnieModel with task-type embeddings. roberta is Chinese RoBERTa as roberta-wwm-ext
+# ships it (vocab.txt, two token types, pad 0); roberta_bpe the English one (byte-level BPE, one token type,
+# pad 1, positions from pad + 1, so its table has 2 rows more).
+TINY_ENCODERS = {
+    "bert": ("BertConfig", "BertModel", "BertTokenizer", dict(type_vocab_size=2)),
+    "ernie": ("ErnieConfig", "ErnieModel", "ErnieTokenizer", dict(type_vocab_size=4)),
+    "ernie3": ("ErnieConfig", "ErnieModel", "ErnieTokenizer",
+               dict(type_vocab_size=4, use_task_id=True, task_type_vocab_size=3)),
+    "roberta": ("RobertaConfig", "RobertaModel", "RobertaChineseTokenizer",
+                dict(type_vocab_size=2, pad_token_id=0, cls_token_id=2)),
+    "roberta_bpe": ("RobertaConfig", "RobertaModel", "RobertaBPETokenizer",
+                    dict(type_vocab_size=1, pad_token_id=1, cls_token_id=0, max_position_embeddings=128 + 2)),
+}
+BPE_SPECIAL = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+BPE_SPACE = "\u0120"  # byte-level BPE's mark of a preceding space
+
+
+def write_bpe_vocabulary(model_dir, words):
+    """vocab.json and merges.txt of a tiny byte-level BPE that spells every word (after a space) as one token."""
+    import json
+
+    letters = sorted(set("".join(words)))
+    vocab = {t: i for i, t in enumerate(BPE_SPECIAL + [BPE_SPACE] + letters + [BPE_SPACE + c for c in letters])}
+    merges = []
+    for word in words:
+        pieces = [BPE_SPACE] + list(word)
+        while len(pieces) > 1:  # merged left to right: Ġ g -> Ġg, Ġg o -> Ġgo, ...
+            merges.append(f"{pieces[0]} {pieces[1]}")
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            vocab.setdefault(pieces[0], len(vocab))
+    paths = os.path.join(model_dir, "vocab.json"), os.path.join(model_dir, "merges.txt")
+    with open(paths[0], "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(paths[1], "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
+    return paths, len(vocab)
+
+
+def write_tiny_encoder(family, model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, dropout=0.1, words=None):
+    """write_tiny_bert for another encoder family (TINY_ENCODERS): a randomly initialised pre-trained-like
+    folder with config.json, model.safetensors and the family's tokenizer files."""
+    import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
+    import paddle
+    import paddlenlp.transformers as transformers
+
+    from runtime import safe_weights
+
+    if family == "bert":
+        return write_tiny_bert(model_dir, num_layers, hidden_size, heads, seed, dropout, words)
+    config_class, model_class, tokenizer_class, extra = TINY_ENCODERS[family]
+    os.makedirs(model_dir, exist_ok=True)
+    words = words if words is not None else sorted(set(POSITIVE + NEGATIVE + NEGATORS + FILLER))
+    if tokenizer_class == "RobertaBPETokenizer":
+        files, vocab_size = write_bpe_vocabulary(model_dir, words)
+    else:
+        files = (os.path.join(model_dir, "vocab.txt"),)
+        with open(files[0], "w", encoding="utf-8") as f:
+            f.write("\n".join(SPECIAL + list(words)) + "\n")
+        vocab_size = len(SPECIAL) + len(words)
+    paddle.seed(seed)
+    config = getattr(transformers, config_class)(
+        **{"vocab_size": vocab_size, "hidden_size": hidden_size, "num_hidden_layers": num_layers,
+           "num_attention_heads": heads, "intermediate_size": 2 * hidden_size, "max_position_embeddings": 128,
+           "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout, **extra})
+    safe_weights.save_pretrained(getattr(transformers, model_class)(config), model_dir)
+    getattr(transformers, tokenizer_class)(*files).save_pretrained(model_dir)
+    return model_dir
+
+
 def char_vocabulary(tsv_path, text_column, min_count=2):
     """Characters of a TSV's text column seen at least `min_count` times (a vocabulary for Chinese text)."""
     from collections import Counter

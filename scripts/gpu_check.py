@@ -1,8 +1,8 @@
 """Does this project work on this machine's GPUs? A few minutes, one pass/fail line per item.
 
-    bash scripts/gpu_check.sh            # or: python scripts/gpu_check.py [--work_dir DIR]
+    bash scripts/gpu_check.sh            # or: python scripts/gpu_check.py [--work_dir DIR] [--family ernie3]
 
-On a tiny synthetic task and a tiny BERT made here (nothing downloaded), on GPU 0 (the first of
+On a tiny synthetic task and a tiny BERT made here (nothing downloaded; --family: another encoder family), on GPU 0 (the first of
 CUDA_VISIBLE_DEVICES): a fine-tuned teacher, then a few steps each of FT, KD and PKD, the same with
 --use_amp, data-parallel training on two GPUs compared with one GPU at the same global batch (when two
 are visible), and export with a GPU predictor compared with the eager model. Exit status 1 if any
@@ -21,18 +21,19 @@ from runtime import cpu_env
 import numpy as np
 
 from runtime import paddle_compat
-from demo_assets import write_sst2_layout, write_tiny_bert
+from demo_assets import TINY_ENCODERS, write_sst2_layout, write_tiny_encoder
 
 ITEMS = ("teacher", "ft", "kd", "pkd", "amp", "two_gpus", "export_predict")
 STEPS = 30
 DEVICE = "gpu"  # the tests run the same checks on the CPU
+MODEL = "model"  # the tiny pre-trained model's folder in the work dir
 
 
 def run_training(work, name, extra, launcher=(sys.executable,), env=None):
     """results.json of one run_patient_kd.py run on the work dir's data and model; raises with the log's tail."""
     out = os.path.join(work, name)
     argv = [*launcher, os.path.join(ROOT, "run_patient_kd.py"), "--task_name", "SST-2",
-            "--data_dir", os.path.join(work, "SST-2"), "--model_name_or_path", os.path.join(work, "bert"),
+            "--data_dir", os.path.join(work, "SST-2"), "--model_name_or_path", os.path.join(work, MODEL),
             "--output_dir", out, "--max_seq_length", "32", "--learning_rate", "1e-3", "--logging_steps", "1",
             "--save_steps", "1000", "--eval_steps", "1000", "--device", DEVICE, "--teacher_cache_dir",
             os.path.join(work, "cache"), *extra]
@@ -124,8 +125,10 @@ def run_checks(work):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work_dir", default=None, help="default: a temporary folder, removed afterwards")
+    parser.add_argument("--family", choices=TINY_ENCODERS, default="bert",
+                        help="the tiny model's encoder family (ernie3: ERNIE 3.0; roberta_bpe: English RoBERTa)")
     args = parser.parse_args(argv)
-    print(f"{paddle_compat.build_name()}; visible GPUs: {paddle_compat.visible_gpus()}", flush=True)
+    print(f"{paddle_compat.build_name()}; visible GPUs: {paddle_compat.visible_gpus()}; {args.family}", flush=True)
     problem = paddle_compat.gpu_unusable()
     if problem:
         print(f"no GPU usable: {problem.split(': ', 1)[1]}")
@@ -138,7 +141,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="pkd-gpu-check-") as tmp:
         work = args.work_dir or tmp
         write_sst2_layout(os.path.join(work, "SST-2"), num_train=800, num_dev=200, num_test=20)
-        write_tiny_bert(os.path.join(work, "bert"), num_layers=4, hidden_size=64, heads=4)
+        write_tiny_encoder(args.family, os.path.join(work, MODEL), num_layers=4, hidden_size=64, heads=4)
         results = run_checks(work)
     for item, (status, detail) in results.items():
         if status == "skip":

@@ -9,7 +9,7 @@ from kd_loss import stack_cls
 
 
 def test_student_copies_embeddings_bottom_layers_and_pooler_only(tiny_bert):
-    source = modeling.load_pretrained_bert(tiny_bert)
+    source = modeling.load_pretrained(tiny_bert)
     config = modeling.student_config(source.config, 2, num_classes=3)
     student = modeling.build_student(config, source)
     src = {k: v.numpy() for k, v in source.state_dict().items()}
@@ -32,7 +32,7 @@ def test_student_classifier_is_fresh_not_the_teachers(teacher_dir):
 
 
 def test_student_keeps_teacher_architecture(tiny_bert):
-    source = modeling.load_pretrained_bert(tiny_bert)
+    source = modeling.load_pretrained(tiny_bert)
     config = modeling.student_config(source.config, 3, num_classes=2)
     for key in modeling.ARCHITECTURE_KEYS:
         assert getattr(config, key) == getattr(source.config, key)
@@ -63,12 +63,12 @@ def test_teacher_with_wrong_class_count_is_reported(teacher_dir):
 
 def test_model_folder_missing_files_is_reported(tmp_path, tiny_bert):
     with pytest.raises(InputError, match="no such folder"):
-        modeling.load_pretrained_bert(str(tmp_path / "absent"))
+        modeling.load_pretrained(str(tmp_path / "absent"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no config.json"):
-        modeling.load_pretrained_bert(str(tmp_path / "empty"))
+        modeling.load_pretrained(str(tmp_path / "empty"))
     (tmp_path / "empty" / "config.json").write_text(open(f"{tiny_bert}/config.json").read())
     with pytest.raises(InputError, match="no model weights"):
-        modeling.load_pretrained_bert(str(tmp_path / "empty"))
+        modeling.load_pretrained(str(tmp_path / "empty"))
     with pytest.raises(InputError, match="no vocab.txt"):
         modeling.load_tokenizer(str(tmp_path / "empty"), "--model_name_or_path")

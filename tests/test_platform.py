@@ -196,6 +196,6 @@ def test_gpu_check_items_pass_when_run_on_the_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu_check, "DEVICE", "cpu")
     monkeypatch.setattr(gpu_check, "ITEMS", ("teacher", "ft", "kd", "pkd", "export_predict"))
     write_sst2_layout(str(tmp_path / "SST-2"), num_train=200, num_dev=50, num_test=5)
-    write_tiny_bert(str(tmp_path / "bert"), num_layers=4, hidden_size=32, heads=2)
+    write_tiny_bert(str(tmp_path / gpu_check.MODEL), num_layers=4, hidden_size=32, heads=2)
     results = gpu_check.run_checks(str(tmp_path))
     assert {item: status for item, (status, _) in results.items()} == {item: "pass" for item in gpu_check.ITEMS}
