@@ -8,11 +8,11 @@ import re
 import paddle
 from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
-import encoders
+from model_folders import encoders
 from args import InputError
-from encoders import base_model
+from model_folders.encoders import base_model
 from kd_loss import stack_cls, teacher_layers_for
-from runtime import safe_weights
+from model_folders import safe_weights
 
 WEIGHT_FILES = safe_weights.MODEL_WEIGHT_FILES  # model.safetensors, else model_state.pdparams
 # Shapes the student borrows from the teacher; the pre-trained weights must have the same.

@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 import paddle
 
-from runtime import safe_weights
+from model_folders import safe_weights
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MANIFEST = "manifest.json"
@@ -60,7 +60,7 @@ def save_model_dir(model, tokenizer, final_dir, task_info=None):
 
     The class names go into config.json too (id2label, label2id), where other tools look for them.
     The weights are safetensors, not PaddleNLP's default model_state.pdparams: a pickle runs code when
-    it is loaded, and these folders are passed around (see runtime/safe_weights.py).
+    it is loaded, and these folders are passed around (see model_folders/safe_weights.py).
     """
 
     def write(tmp):

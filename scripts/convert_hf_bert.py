@@ -3,7 +3,7 @@
     python scripts/convert_hf_bert.py HF_DIR OUT_DIR
 
 HF_DIR holds config.json, vocab.txt and model.safetensors or pytorch_model.bin, both read with
-numpy (no torch needed; the .bin, a pickle, through runtime/safe_weights.py, which refuses one
+numpy (no torch needed; the .bin, a pickle, through model_folders/safe_weights.py, which refuses one
 that would run code). OUT_DIR gets config.json, model.safetensors and the tokenizer files, and
 loads with `--model_name_or_path OUT_DIR`.
 Only the BERT body is converted (embeddings, encoder, pooler); task heads are dropped, since
@@ -20,7 +20,7 @@ import project_root  # noqa: F401  (first: the project on sys.path, CPU settings
 
 import numpy as np
 
-from runtime import safe_weights
+from model_folders import safe_weights
 
 CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",

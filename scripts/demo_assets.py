@@ -82,7 +82,7 @@ def write_tiny_bert(model_dir, num_layers=12, hidden_size=64, heads=4, seed=0, d
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
 
-    from runtime import safe_weights
+    from model_folders import safe_weights
 
     os.makedirs(model_dir, exist_ok=True)
     vocab_file = os.path.join(model_dir, "vocab.txt")
@@ -146,7 +146,7 @@ def write_tiny_encoder(family, model_dir, num_layers=12, hidden_size=64, heads=4
     import paddle
     import paddlenlp.transformers as transformers
 
-    from runtime import safe_weights
+    from model_folders import safe_weights
 
     if family == "bert":
         return write_tiny_bert(model_dir, num_layers, hidden_size, heads, seed, dropout, words)

@@ -3,7 +3,7 @@
     python scripts/upgrade_model.py OLD_DIR            # in place: model.safetensors replaces model_state.pdparams
     python scripts/upgrade_model.py OLD_DIR NEW_DIR    # into a new folder; OLD_DIR is left as it is
 
-The pickle is read without running anything from it (runtime/safe_weights.py: a file that asks
+The pickle is read without running anything from it (model_folders/safe_weights.py: a file that asks
 for anything but numpy arrays is refused, and nothing is written). The same tensors, names and
 values are written to model.safetensors and read back to check, so the upgraded folder predicts
 exactly what the old one did. The other files (config.json, vocab.txt, tokenizer files) are kept
@@ -18,7 +18,7 @@ import project_root  # noqa: F401  (first: the project on sys.path)
 
 import numpy as np
 
-from runtime import safe_weights
+from model_folders import safe_weights
 
 
 class UpgradeError(Exception):

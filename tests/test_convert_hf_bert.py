@@ -9,7 +9,7 @@ import paddle
 import pytest
 
 import convert_hf_bert as conv
-from runtime import safe_weights
+from model_folders import safe_weights
 from weight_files import SYSTEM, Payload, write_torch_state
 
 H, HEADS, INTER, LAYERS, VOCAB = 16, 4, 24, 2, 30

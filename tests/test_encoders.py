@@ -11,14 +11,14 @@ import pytest
 from paddlenlp.utils.log import logger as paddlenlp_logger
 
 import data
-import encoders
+from model_folders import encoders
 import export_model
 import modeling
 import run_patient_kd
 from conftest import common_args
 from demo_assets import write_tiny_encoder
 from deploy import inference
-from runtime import safe_weights
+from model_folders import safe_weights
 from test_deploy import needs_onnx, INT8_ATOL
 from training import evaluation
 

@@ -13,14 +13,15 @@ import paddle
 import pytest
 from paddlenlp.transformers import BertConfig, BertForSequenceClassification, BertModel, model_utils
 
-import encoders
+from model_folders import encoders
 import export_model
 import modeling
 import run_patient_kd
 import upgrade_model
 from args import InputError
 from conftest import common_args
-from runtime import safe_weights, teacher_cache
+from model_folders import safe_weights
+from runtime import teacher_cache
 from weight_files import SYSTEM, hostile_model_dir, write_hostile_pdparams
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")

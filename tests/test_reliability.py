@@ -114,7 +114,7 @@ def test_resume_flag_without_checkpoint(sst2_dir, tiny_bert, tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_with_the_step_and_parts(sst2_dir, tiny_bert, teacher_dir, tmp_path, capsys):
-    from runtime import safe_weights
+    from model_folders import safe_weights
 
     poisoned = tmp_path / "poisoned_teacher"
     shutil.copytree(teacher_dir, poisoned)

@@ -1,4 +1,4 @@
-"""runtime/safe_weights.py: hostile pickles are refused before they run, genuine weight files read exactly.
+"""model_folders/safe_weights.py: hostile pickles are refused before they run, genuine weight files read exactly.
 
 paddle.load is called only on files these tests wrote themselves, to compare.
 """
@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from runtime import safe_weights as sw
+from model_folders import safe_weights as sw
 from weight_files import (HAND_WRITTEN_OS_SYSTEM, SYSTEM, FakeStorage, FakeTensor, Payload, hostile_state,
                           write_hostile_pdparams, write_torch_zip)
 

@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 
-from runtime import safe_weights
+from model_folders import safe_weights
 
 # The global a pickled os.system asks for: its __module__ ("posix" on Linux, "nt" on Windows).
 SYSTEM = f"{os.system.__module__}.system"
