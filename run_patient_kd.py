@@ -11,8 +11,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
 
 import numpy as np
 import paddle
@@ -24,10 +22,11 @@ import modeling
 from args import InputError, flag_values, parse_args
 from kd_loss import pkd_loss, stack_cls
 from runtime import checkpoint, cpu_env, file_lock, paddle_compat
-from runtime.distributed import World
 from runtime.run_log import ScalarLog, log_startup_time, logger, setup_logging
 from runtime.seeding import reseed, set_seed
+from runtime.distributed import World
 from training import evaluation, inputs, run_results
+from training.run import Run
 from training.evaluation import model_inputs
 
 
@@ -57,27 +56,6 @@ def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objectiv
 def format_parts(loss, parts):
     shown = " ".join(f"{k} {v:.4g}" for k, v in parts.items() if v is not None)
     return f"loss {loss:.4f} ({shown})"
-
-
-@dataclass
-class Run:
-    """What the loop works with, built once before the first step."""
-    args: Any
-    task: Any
-    world: World
-    student: Any                       # the model that is evaluated and saved
-    model: Any                         # the student, wrapped in DataParallel when several processes train
-    tokenizer: Any
-    teacher_outputs: Optional[Callable]  # batch -> (teacher logits, [CLS] states); None for FT
-    num_pairs: int                     # PKD layer pairs
-    loader: Any
-    dev_loaders: dict
-    optimizer: Any
-    scheduler: Any
-    num_epochs: int
-    scaler: Any = None                 # float16 loss scaling (--use_amp)
-    scalars: Any = None                # VisualDL (--logdir)
-    tic: float = field(default_factory=time.time)  # start of the current logging window
 
 
 def main(argv=None):
@@ -116,14 +94,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     setup_logging(args.output_dir if world.rank == 0 else None)
     cpu_env.set_device(world.device(args.device))
     set_seed(args.seed)
-    logger.info("mode %s | task %s | %d process(es) | %s | device %s; %s", args.mode, task.name, world.size,
-                paddle_compat.build_name(), args.device, CPU_SETTINGS)
-    for line in paddle_compat.gpu_arch_warnings() if args.device == "gpu" else ():
-        logger.warning(line)
-    logger.info("args %s", flag_values(args))
-    if args.T_given and not task.objective.uses_temperature and args.mode != "ft":
-        logger.info("--T %g is not used: %s is a regression task, distilled with the squared error between "
-                    "student and teacher outputs", args.T, task.name)
+    log_start(args, world, task)
 
     encoded, dev_splits = inputs.load_encoded(args, task, tokenizer)
     teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
@@ -138,20 +109,14 @@ def train_in_output_dir(args, world, task, tokenizer):
                 steps_per_epoch, args.batch_size, world.size, args.gradient_accumulation_steps)
     optimizer, scheduler = build_optimizer(args, student, total_steps)
 
-    teacher_metrics = evaluation.log_teacher_check(teacher, dev_loaders, task) if teacher is not None and world.rank == 0 else None
+    checked = teacher is not None and world.rank == 0  # only rank 0 evaluates
+    teacher_metrics = evaluation.log_teacher_check(teacher, dev_loaders, task) if checked else None
     teacher_depth = modeling.depth(teacher) if teacher is not None else None
     teacher_outputs, cache_key = inputs.make_teacher_outputs(args, teacher, teacher_layers, encoded["train"],
                                                              tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
 
-    config = run_results.run_config(args)
-    state = checkpoint.resume_state(args.output_dir, config, student, optimizer, args.resume, logger)
-    if state is not None:
-        reseed(args.seed, state["step"])
-    else:
-        results = run_results.new_results(args, task, modeling.depth(student), pairs, total_steps,
-                                          dev_splits)
-        state = {"config": config, "step": 0, "epoch": 0, "batches_done": 0, "results": results}
+    state = start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_splits)
     state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics, teacher_layers=teacher_depth,
                             early_stopping_patience=args.early_stopping_patience)
     run = Run(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
@@ -162,6 +127,30 @@ def train_in_output_dir(args, world, task, tokenizer):
               scalars=ScalarLog(args.logdir if world.rank == 0 else None))
     train_loop(run, state)
     return state["results"]
+
+
+def log_start(args, world, task):
+    """What runs, where, with which settings: the first lines of train.log."""
+    logger.info("mode %s | task %s | %d process(es) | %s | device %s; %s", args.mode, task.name, world.size,
+                paddle_compat.build_name(), args.device, CPU_SETTINGS)
+    for line in paddle_compat.gpu_arch_warnings() if args.device == "gpu" else ():
+        logger.warning(line)
+    logger.info("args %s", flag_values(args))
+    if args.T_given and not task.objective.uses_temperature and args.mode != "ft":
+        logger.info("--T %g is not used: %s is a regression task, distilled with the squared error between "
+                    "student and teacher outputs", args.T, task.name)
+
+
+def start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_splits):
+    """The loop's state: from OUTPUT_DIR's newest checkpoint of the same flags (weights and optimizer restored
+    into `student` and `optimizer`), else a fresh one."""
+    config = run_results.run_config(args)
+    state = checkpoint.resume_state(args.output_dir, config, student, optimizer, args.resume, logger)
+    if state is not None:
+        reseed(args.seed, state["step"])
+        return state
+    results = run_results.new_results(args, task, modeling.depth(student), pairs, total_steps, dev_splits)
+    return {"config": config, "step": 0, "epoch": 0, "batches_done": 0, "results": results}
 
 
 def train_loop(run, state):
