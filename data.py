@@ -1,6 +1,6 @@
 """Tasks, their files, tokenisation and batching.
 
-Parsing always goes through PaddleNLP's own dataset builders (`load_dataset`), online or from
+Built-in tasks are parsed by PaddleNLP's own dataset builders (`load_dataset`), online or from
 local official files (`--data_dir`), so a local run reads exactly what a download would give.
 Local files are checked first, row by row, so a malformed file is reported with its line
 instead of failing deep inside the builder.
