@@ -53,7 +53,8 @@ def build_parser():
     own = p.add_argument_group("your own data (instead of a built-in task)")
     own.add_argument("--train_file", help="training examples: .csv or .tsv with a header row, or .jsonl")
     own.add_argument("--dev_file", help="evaluation examples, same columns (needed with --train_file)")
-    own.add_argument("--test_file", help="examples without labels, for scripts/predict.py (optional)")
+    own.add_argument("--test_file", help="examples to predict with the best model after training, into "
+                                         "OUTPUT_DIR/test_predictions.tsv (same columns; labels optional)")
     own.add_argument("--text_columns", metavar="NAME[,NAME]",
                      help="one column (single texts) or two (pairs); default: text, sentence, text_a,text_b or "
                           "sentence1,sentence2, whichever the file has")
@@ -125,11 +126,15 @@ def mode_of(alpha, beta):
     return "kd" if alpha > 0 else "ft"
 
 
+OWN_DATA_DEFAULTS = {"text_columns": None, "label_column": "label", "task_type": "classification", "labels": None}
+
+
 def check_task_flags(args):
     """A built-in --task_name, or --train_file with --dev_file; never both kinds of data."""
     own = [f"--{k}" for k in ("train_file", "dev_file", "test_file") if getattr(args, k)]
+    own += [f"--{k}" for k, default in OWN_DATA_DEFAULTS.items() if getattr(args, k) != default]
     if own and not args.train_file:
-        raise InputError(f"{own[0]} needs --train_file (and --dev_file)")
+        raise InputError(f"{own[0]} is for your own files: it needs --train_file and --dev_file")
     if args.train_file:
         if not args.dev_file:
             raise InputError("--train_file needs --dev_file (the examples evaluated during training)")

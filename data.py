@@ -8,7 +8,6 @@ instead of failing deep inside the builder.
 import dataclasses
 import math
 import os
-from dataclasses import dataclass
 
 import numpy as np
 from paddle.io import BatchSampler, DataLoader, DistributedBatchSampler
@@ -17,9 +16,12 @@ from paddlenlp.datasets import load_dataset
 from paddlenlp.datasets.glue import Glue
 
 from args import InputError
+from own_data.reader import check_utf8
+from own_data.task import OwnFiles, own_task
 from training.metrics import metric_names
 from training import objective
 from training.objective import Classification, Regression
+from training.task import Task
 
 
 class BenchmarkFiles:
@@ -36,38 +38,12 @@ class BenchmarkFiles:
         return load_file(task, split, path)
 
 
-@dataclass(frozen=True)
-class Task:
-    name: str  # lower case, as given to --task_name
-    dataset: str  # load_dataset's path ("own": the user's files)
-    config: str  # load_dataset's name (GLUE sub-task), or None
-    text_keys: tuple  # one key for single sentences, two for pairs
-    label_key: str
-    objective: object  # objective.Classification (with the label strings) or objective.Regression
-    metric: str  # "acc", "acc_f1", "mcc", "classification" (acc, macro F1, MCC) or "pearson_spearman"
-    dev_splits: tuple
-    reader: object = BenchmarkFiles()  # where the examples come from (own_data.task.OwnFiles for own files)
-    best_metric: str = None  # --metric_for_best; None: the metric's usual one
-
-    @property
-    def labels(self):
-        """Label strings as they stand in the files, in class-id order; () for a regression task."""
-        return self.objective.labels
-
-    @property
-    def main_metric(self):
-        """The metric best_model is chosen by."""
-        return self.best_metric or metric_names(self.metric)[0]
-
-    def describe(self):
-        """What travels with a trained model (task.json, export.json), so that predict.py needs no task flags."""
-        return {"task_name": self.name, "dataset": self.dataset, "text_columns": list(self.text_keys),
-                "label_column": self.label_key, "metric": self.metric, **self.objective.describe()}
+BENCHMARK_FILES = BenchmarkFiles()
 
 
 def _glue(name, text_keys, metric="acc", dev_splits=("dev",), objective=None):
     objective = objective or Classification(Glue.BUILDER_CONFIGS[name]["labels"])
-    return Task(name, "glue", name, text_keys, "labels", objective, metric, dev_splits)
+    return Task(name, "glue", name, text_keys, "labels", objective, metric, dev_splits, BENCHMARK_FILES)
 
 
 PAIR = ("sentence1", "sentence2")
@@ -82,7 +58,7 @@ TASKS = {
     "qnli": _glue("qnli", PAIR),
     "mnli": _glue("mnli", PAIR, dev_splits=("dev_matched", "dev_mismatched")),
     "chnsenticorp": Task("chnsenticorp", "chnsenticorp", None, ("text",), "label", Classification(("0", "1")), "acc",
-                         ("dev",)),
+                         ("dev",), BENCHMARK_FILES),
 }
 
 # ChnSentiCorp columns by split, as PaddleNLP's builder unpacks them (header line first).
@@ -99,8 +75,6 @@ def task_from_description(d):
     """The task a model was trained on, from Task.describe()'s dict."""
     if d.get("dataset") != "own" and d.get("task_name") in TASKS:
         return TASKS[d["task_name"]]
-    from own_data.task import OwnFiles
-
     return Task(d["task_name"], "own", None, tuple(d["text_columns"]), d["label_column"],
                 objective.from_description(d), d["metric"], ("dev",), reader=OwnFiles({}))
 
@@ -108,8 +82,6 @@ def task_from_description(d):
 def task_of(args):
     """The run's task: a built-in one (--task_name), or one made from --train_file and --dev_file."""
     if args.train_file:
-        from own_data.task import own_task
-
         task = own_task(args)
     else:
         task = dataclasses.replace(get_task(args.task_name), best_metric=args.metric_for_best)
@@ -134,21 +106,6 @@ def _row_layout(task, split):
     columns = CHNSENTICORP_COLUMNS[split]
     label = columns.index("label") if "label" in columns else None
     return 1, len(columns), [columns.index("text_a")], label
-
-
-def check_utf8(path):
-    """Raise InputError naming the line and byte offset of the first byte that is not UTF-8 (the builders
-    read UTF-8 and would stop with a UnicodeDecodeError)."""
-    offset = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                hint = " (it looks like UTF-16)" if lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-                raise InputError(f"{path}:{lineno}: not valid UTF-8{hint}: byte 0x{raw[e.start]:02x} at byte offset "
-                                 f"{offset + e.start} of the file; save it as UTF-8") from None
-            offset += len(raw)
 
 
 def check_split_file(task, split, path):

@@ -1,5 +1,5 @@
 """Loading the teacher and the tokenizer, and building the N-layer student, for each encoder family
-(encoders.py: BERT, ERNIE, RoBERTa; the family is the checkpoint's own, from its config.json)."""
+(model_folders/encoders.py: BERT, ERNIE, RoBERTa; the family is the checkpoint's own, from its config.json)."""
 import copy
 import json
 import os
@@ -13,6 +13,7 @@ from args import InputError
 from model_folders.encoders import base_model
 from kd_loss import stack_cls, teacher_layers_for
 from model_folders import safe_weights
+from runtime import checkpoint
 
 WEIGHT_FILES = safe_weights.MODEL_WEIGHT_FILES  # model.safetensors, else model_state.pdparams
 # Shapes the student borrows from the teacher; the pre-trained weights must have the same.
@@ -21,7 +22,9 @@ ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_attention_heads", "interm
 
 
 def _looks_local(path):
-    return os.path.exists(path) or os.sep in path or path.startswith(".")
+    """A folder, not a hub name: it exists, or is written as a path. `org/name` is a name on PaddleNLP's
+    hub (hfl/roberta-wwm-ext), so one slash alone does not make a path."""
+    return os.path.exists(path) or path.startswith((".", "/", "~")) or path.count("/") >= 2
 
 
 def check_model_dir(path, flag):
@@ -211,6 +214,15 @@ def load_classifier(path, flag):
 def depth(model):
     """Encoder layers of a loaded model."""
     return base_model(model).config.num_hidden_layers
+
+
+def check_teacher_labels(path, labels):
+    """A teacher trained on the same classes in another order would teach the student swapped classes without
+    any error: compare the label strings it was saved with (task.json) to the task's."""
+    info = checkpoint.read_task_info(path)
+    if info is not None and info.get("labels") and list(info["labels"]) != list(labels):
+        raise InputError(f"--teacher_finetuned_model_path {path}: the teacher's classes are {info['labels']}, "
+                         f"the task's {list(labels)} (same names in the same order needed; see --labels)")
 
 
 def load_teacher(path, num_classes):

@@ -77,6 +77,8 @@ def train(args):
     # Flags no run can use are refused before anything is loaded, cached or written.
     tokenizer = modeling.load_run_tokenizer(args)
     modeling.check_model_limits(args, tokenizer)
+    if modeling.teacher_needed(args):
+        modeling.check_teacher_labels(args.teacher_finetuned_model_path, task.labels)
     if inputs.uses_cache_dir(args):
         file_lock.check_writable(args.teacher_cache_dir, "--teacher_cache_dir")
     # One run per OUTPUT_DIR, claimed before anything is written to it; the ranks of one run share it: rank 0 holds it.
@@ -126,6 +128,10 @@ def train_in_output_dir(args, world, task, tokenizer):
               scaler=paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if args.use_amp else None,
               scalars=ScalarLog(args.logdir if world.rank == 0 else None))
     train_loop(run, state)
+    if args.test_file and world.rank == 0:
+        best = modeling.load_classifier(os.path.join(args.output_dir, "best_model"), "--output_dir")
+        evaluation.predict_test_file(best, task, args.test_file, tokenizer, args.max_seq_length, args.batch_size,
+                                     os.path.join(args.output_dir, "test_predictions.tsv"))
     return state["results"]
 
 
@@ -144,8 +150,9 @@ def log_start(args, world, task):
 def start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_splits):
     """The loop's state: from OUTPUT_DIR's newest checkpoint of the same flags (weights and optimizer restored
     into `student` and `optimizer`), else a fresh one."""
-    config = run_results.run_config(args)
-    state = checkpoint.resume_state(args.output_dir, config, student, optimizer, args.resume, logger)
+    config = run_results.run_config(args, task)
+    state = checkpoint.resume_state(args.output_dir, config, student, optimizer, args.resume, logger,
+                                    run_results.config_defaults(args, task))
     if state is not None:
         reseed(args.seed, state["step"])
         return state

@@ -16,6 +16,7 @@ import collections
 import io
 import os
 import pickle
+import typing
 import zipfile
 
 import numpy as np
@@ -47,7 +48,7 @@ def _checked_dtype(spec, align=False, copy=True):
     """numpy.dtype as a pickle reaches it: short numeric type codes only (never 'O' or structured)."""
     if not isinstance(spec, str) or len(spec) > 4:
         raise WeightsFormatError(f"unexpected dtype {spec!r} in a weights pickle")
-    dtype = np.dtype(spec, align, copy)
+    dtype = np.dtype(spec)  # the pickle's align and copy arguments are not passed on
     if dtype.kind not in NUMERIC_KINDS:
         raise WeightsFormatError(f"non-numeric dtype {dtype} in a weights pickle")
     return dtype
@@ -60,6 +61,26 @@ def _latin1_bytes(text, encoding="latin1"):
     return text.encode("latin1")
 
 
+class _Sealed:
+    """What find_class hands a pickle for a Python function or class: callable like it, but unchangeable.
+    A pickle's BUILD sets attributes on whatever object it is given; on a shared function or class that
+    would change how later files in this process are read."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target):
+        object.__setattr__(self, "target", target)
+
+    def __call__(self, *args, **kwargs):
+        return self.target(*args, **kwargs)
+
+    def __setattr__(self, name, value):
+        raise WeightsFormatError("a weights pickle tried to change how weights are read")
+
+    def __setstate__(self, state):
+        raise WeightsFormatError("a weights pickle tried to change how weights are read")
+
+
 # What numpy arrays pickle to: _reconstruct (numpy.core.multiarray under numpy 1.x, as Paddle 2.6
 # writes; numpy._core.multiarray under numpy 2.x, as Paddle 3 writes), ndarray and dtype;
 # _codecs.encode holds the raw bytes under protocol 2. _reconstruct is taken from an array
@@ -68,9 +89,9 @@ _RECONSTRUCT = np.ndarray(0).__reduce__()[0]
 NUMPY_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): _checked_dtype,
-    ("_codecs", "encode"): _latin1_bytes,
+    ("numpy", "ndarray"): np.ndarray,  # the class itself: _reconstruct's argument; a BUILD on it fails
+    ("numpy", "dtype"): _Sealed(_checked_dtype),
+    ("_codecs", "encode"): _Sealed(_latin1_bytes),
 }
 
 
@@ -102,9 +123,12 @@ def _unpickle(data, allowed, source, persistent_load=None):
 
 
 def _check_array(value, key, source):
-    if type(value) is not np.ndarray or value.dtype.kind not in NUMERIC_KINDS or value.dtype.fields:
+    """A plain numeric array, rebuilt from its bytes: whatever state the pickle gave the array or its dtype
+    (object flags on a float dtype, a foreign buffer) does not survive."""
+    if type(value) is not np.ndarray or value.dtype.kind not in NUMERIC_KINDS or value.dtype.fields \
+            or value.dtype.hasobject:
         raise WeightsFormatError(f"{source}: {key!r} is a {type(value).__name__}, not a numeric array")
-    return value
+    return np.frombuffer(value.tobytes(), dtype=np.dtype(value.dtype.str)).reshape(value.shape).copy()
 
 
 def _check_state_dict(obj, source):
@@ -142,11 +166,10 @@ def read_pdparams(path):
 
 # ---- torch's zip format (torch >= 1.6): PREFIX/data.pkl + PREFIX/data/<key> raw storages ----
 
-class _StorageType:
-    """Stands for a torch.<X>Storage class inside a pickle: only its element type matters."""
-
-    def __init__(self, name, dtype):
-        self.name, self.dtype = name, np.dtype(dtype)
+class _StorageType(typing.NamedTuple):
+    """Stands for a torch.<X>Storage class inside a pickle: only its element type matters (immutable)."""
+    name: str
+    dtype: np.dtype
 
 
 TORCH_STORAGE_DTYPES = {
@@ -193,11 +216,11 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=Non
 
 # Numpy stand-ins for what torch.save'd state dicts reference; nothing from torch is imported.
 TORCH_GLOBALS = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    **{("torch", name): _StorageType(name, dtype) for name, dtype in TORCH_STORAGE_DTYPES.items()},
+    ("collections", "OrderedDict"): _Sealed(collections.OrderedDict),
+    ("torch._utils", "_rebuild_tensor_v2"): _Sealed(_rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_parameter"): _Sealed(_rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): _Sealed(_rebuild_parameter),
+    **{("torch", name): _StorageType(name, np.dtype(dtype)) for name, dtype in TORCH_STORAGE_DTYPES.items()},
 }
 
 
@@ -252,12 +275,19 @@ def read_torch_bin(path):
 
 # ---- safetensors: plain data, what the project writes ----
 
+def _process_umask():
+    umask = os.umask(0o022)  # read once, at import: setting it later would race with other threads' files
+    os.umask(umask)
+    return umask
+
+
+UMASK = _process_umask()
+
+
 def usual_mode(path):
     """Give `path` the mode open() gives new files (0666 less the umask). safetensors 0.8 creates its files
     0600, so users who can read a shared model folder's config.json could not read its weights."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, 0o666 & ~UMASK)
 
 
 def save_pretrained(model, folder):

@@ -1,8 +1,11 @@
 """Reading the user's own files: CSV and TSV with a header row, or JSON Lines (one object per line).
 
-CSV and TSV go through the standard library's `csv` module: quoted fields may hold commas, tabs
-and newlines; a UTF-8 byte order mark and Windows line endings are fine. Every row keeps the line
-number where it starts, so that a bad value is reported as FILE:LINE.
+Both go through the standard library's `csv` module. CSV fields may be quoted and then hold commas,
+tabs, newlines and doubled quotes; a quote out of place is an error naming the line. TSV is one row
+per line with tab-separated fields and quotes taken literally, as GLUE's and ChnSentiCorp's files
+are written (a text with a tab or a newline in it belongs in a CSV). A UTF-8 byte order mark and
+Windows line endings are fine. Every row keeps the line number where it starts, so that a bad value
+is reported as FILE:LINE.
 """
 import csv
 import json
@@ -10,11 +13,13 @@ import os
 
 from args import InputError
 
-FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None}  # extension -> CSV delimiter (None: JSON Lines)
+# extension -> csv module dialect (None: JSON Lines)
+FORMATS = {".csv": dict(delimiter=",", strict=True), ".tsv": dict(delimiter="\t", quoting=csv.QUOTE_NONE),
+           ".jsonl": None}
 
 
 def file_format(path, flag):
-    """The delimiter of `path` by its extension; InputError naming the flag for any other extension."""
+    """The csv dialect of `path` by its extension; InputError naming the flag for any other extension."""
     ext = os.path.splitext(path)[1].lower()
     if ext not in FORMATS:
         raise InputError(f"{flag} {path}: unknown extension {ext or '(none)'!r}; use .csv, .tsv or .jsonl")
@@ -23,21 +28,36 @@ def file_format(path, flag):
 
 def read_table(path, flag):
     """(column names, [(line number, {column: value})]) of a CSV, TSV or JSON Lines file."""
-    delimiter = file_format(path, flag)
+    dialect = file_format(path, flag)
     if not os.path.isfile(path):
         raise InputError(f"{flag} {path}: no such file")
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            columns, rows = _read_jsonl(f, path) if delimiter is None else _read_delimited(f, path, delimiter)
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x}); save it as UTF-8") from None
+    check_utf8(path)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        columns, rows = _read_jsonl(f, path) if dialect is None else _read_delimited(f, path, dialect)
+    if len(set(columns)) != len(columns):
+        twice = next(c for c in columns if columns.count(c) > 1)
+        raise InputError(f"{path}:1: the column {twice!r} is named twice")
     if not rows:
         raise InputError(f"{path}: no examples")
     return columns, rows
 
 
-def _read_delimited(f, path, delimiter):
-    reader = csv.reader(f, delimiter=delimiter)
+def check_utf8(path):
+    """Raise InputError naming the line and byte offset of the first byte that is not UTF-8."""
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                hint = " (it looks like UTF-16)" if lineno == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+                raise InputError(f"{path}:{lineno}: not valid UTF-8{hint}: byte 0x{raw[e.start]:02x} at byte offset "
+                                 f"{offset + e.start} of the file; save it as UTF-8") from None
+            offset += len(raw)
+
+
+def _read_delimited(f, path, dialect):
+    reader = csv.reader(f, **dialect)
     try:
         header = next(reader)
     except StopIteration:
@@ -53,7 +73,7 @@ def _read_delimited(f, path, delimiter):
             break
         except csv.Error as e:
             raise InputError(f"{path}:{start}: {e}") from None
-        if fields:  # a blank line
+        if any(field.strip() for field in fields):  # not a blank line
             if len(fields) != len(header):
                 raise InputError(f"{path}:{start}: expected {len(header)} fields (the header's), found {len(fields)}")
             rows.append((start, dict(zip(header, fields))))

@@ -12,6 +12,7 @@ import os
 from args import InputError
 from own_data.reader import read_table
 from training.objective import Classification, Regression
+from training.task import Task
 
 # Column names tried, in this order, when --text_columns is not given.
 DEFAULT_TEXT_COLUMNS = (("text",), ("sentence",), ("text_a", "text_b"), ("sentence1", "sentence2"))
@@ -40,22 +41,25 @@ class OwnFiles:
 
 def own_task(args):
     """data.Task for --train_file/--dev_file (and --test_file), checked; InputError naming flag, file or line."""
-    from data import Task  # data imports this module's reader through Task.reader
-
     columns, rows = read_table(args.train_file, "--train_file")
     text_columns = choose_text_columns(columns, args.text_columns, args.train_file)
     label_column = args.label_column
     if label_column not in columns:
         raise InputError(f"--label_column {label_column}: no such column in {args.train_file} "
                          f"(columns: {', '.join(columns)})")
+    if label_column in text_columns:
+        raise InputError(f"--label_column {label_column} is also a text column (--text_columns)")
     values = [(line, row.get(label_column, "").strip()) for line, row in rows]
     task_objective = (regression(values, args.train_file) if args.task_type == "regression"
                       else classification(values, args.labels, args.train_file))
     metric = "pearson_spearman" if args.task_type == "regression" else "classification"
     name = args.task_name or os.path.splitext(os.path.basename(args.train_file))[0]
     paths = {s: getattr(args, f"{s}_file") for s in ("train", "dev", "test") if getattr(args, f"{s}_file")}
-    return Task(name, "own", None, tuple(text_columns), label_column, task_objective, metric, ("dev",),
+    task = Task(name, "own", None, tuple(text_columns), label_column, task_objective, metric, ("dev",),
                 reader=OwnFiles(paths), best_metric=args.metric_for_best)
+    if args.test_file:  # checked now, predicted after training: a mistake in it must not cost a training run
+        load_file(task, "test", args.test_file)
+    return task
 
 
 def choose_text_columns(columns, given, path):
@@ -98,6 +102,8 @@ def classification(values, given_labels, path):
 def regression(values, path):
     """Scores; predictions are clipped to the range of the train scores."""
     scores = [label_id(Regression(-math.inf, math.inf), v, path, line) for line, v in values]
+    if min(scores) == max(scores):
+        raise InputError(f"{path}: every example has the score {scores[0]:g}; there is nothing to learn")
     return Regression(min(scores), max(scores))
 
 

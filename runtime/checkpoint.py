@@ -182,11 +182,12 @@ def prune_checkpoints(output_dir, keep):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def resume_state(output_dir, config, model, optimizer, required, log):
+def resume_state(output_dir, config, model, optimizer, required, log, defaults=None):
     """Load the newest intact checkpoint of this same run into model and optimizer; its trainer state, or None.
 
     Damaged checkpoints are reported and skipped; one made with other run-defining flags is an
-    error (mixing two runs silently would be worse than stopping).
+    error (mixing two runs silently would be worse than stopping). A key a checkpoint does not have (made
+    before the flag existed) counts as `defaults`' value for it.
     """
     from args import InputError
 
@@ -195,7 +196,7 @@ def resume_state(output_dir, config, model, optimizer, required, log):
         if problem:
             log.warning("not resuming from %s: %s", path, problem)
             continue
-        saved = json.load(open(os.path.join(path, "trainer_state.json"), encoding="utf-8"))["config"]
+        saved = {**(defaults or {}), **json.load(open(os.path.join(path, "trainer_state.json"), encoding="utf-8"))["config"]}
         diff = [f"--{k} {saved.get(k)} vs {v}" for k, v in config.items() if saved.get(k) != v]
         if diff:
             raise InputError(f"--output_dir {output_dir} holds a checkpoint of a different run "

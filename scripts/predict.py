@@ -22,6 +22,7 @@ import data
 from deploy import inference
 import modeling
 from args import TASK_NAMES, InputError
+from training.evaluation import write_predictions
 from training.metrics import task_metrics
 
 
@@ -48,22 +49,13 @@ def task_of(args):
     return data.task_from_description(info)
 
 
-def write_predictions(path, predictions):
-    """GLUE submission format: index<TAB>prediction (label strings, or STS-B scores clipped to [0, 5])."""
-    out = open(path, "w", encoding="utf-8") if path else sys.stdout
-    out.write("index\tprediction\n")
-    for i, p in enumerate(predictions):
-        out.write(f"{i}\t{p}\n")
-    if path:
-        out.close()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True, help="folder written by scripts/export_model.py")
     parser.add_argument("--task_name", type=str.lower, choices=TASK_NAMES, metavar="TASK",
                         help="a built-in task; needed only for exports without the task in export.json")
-    parser.add_argument("--input", help="TSV in the official layout of --split; default: sentences from stdin")
+    parser.add_argument("--input", help="a built-in task's file in the official layout of --split, or a .csv, .tsv "
+                                        "or .jsonl with the model's text columns; default: sentences from stdin")
     parser.add_argument("--split", default=None, help="layout of --input: test (default), dev, train, ...")
     parser.add_argument("--output", help="predictions file (default: stdout)")
     parser.add_argument("--batch_size", type=int, default=64)

@@ -70,7 +70,7 @@ def test_model_name_or_path_refuses_a_hostile_pickle(hostile, sst2_dir, tmp_path
 
 
 def test_a_hostile_pickle_beside_genuine_safetensors_is_never_read(hostile, tiny_bert, sst2_dir, tmp_path):
-    """model.safetensors wins, and from_pretrained, given the weights, opens no weight file itself."""
+    """model.safetensors wins over a .pdparams beside it: the pickle is never opened (its payload would run)."""
     folder, marker = hostile
     shutil.copy(os.path.join(tiny_bert, safe_weights.SAFETENSORS), folder)
     results = run_patient_kd.main(common_args(sst2_dir, folder, str(tmp_path / "out"), "--num_layers_of_student_model",

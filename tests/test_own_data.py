@@ -10,6 +10,7 @@ import predict
 import run_patient_kd
 import export_model
 from demo_assets import make_sentence
+from args import InputError
 from own_data.reader import read_table
 
 LABELS = {0: "negative, really", 1: "positive"}  # a comma inside a label: quoted in CSV
@@ -60,13 +61,27 @@ def test_csv_reader_keeps_quoted_commas_newlines_and_line_numbers(tmp_path):
     assert rows[1][0] == 4 and rows[1][1]["verdict"] == "negative, really"  # the quoted newline took line 3
 
 
-def test_tsv_and_jsonl_read_the_same_rows(tmp_path):
-    rows = [("good and great", 1), ("bad", 0)]
-    tsv = read_table(write_csv(tmp_path / "a.tsv", rows, delimiter="\t"), "--train_file")
-    jsonl = read_table(write_jsonl(tmp_path / "a.jsonl", [{"id": i, "review": t.replace(" and ", ", and\n", 1),
-                                                           "verdict": LABELS[y]} for i, (t, y) in enumerate(rows)]),
-                       "--train_file")
-    assert [r for _, r in tsv[1]] == [r for _, r in jsonl[1]]
+def test_tsv_takes_quotes_literally_and_jsonl_reads_the_same_rows(tmp_path):
+    """TSV as GLUE and ChnSentiCorp write it: one row per line, a quote is part of the text."""
+    texts = ['"great" movie, and funny', 'bad "', "fine"]
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("id\treview\tverdict\n" + "".join(f"{i}\t{t}\tpositive\n" for i, t in enumerate(texts))
+                   + "   \n", encoding="utf-8")  # a line of spaces is a blank line
+    jsonl = write_jsonl(tmp_path / "a.jsonl", [{"id": i, "review": t, "verdict": "positive"} for i, t in enumerate(texts)])
+    rows = [r for _, r in read_table(str(tsv), "--train_file")[1]]
+    assert [r["review"] for r in rows] == texts
+    assert rows == [r for _, r in read_table(jsonl, "--train_file")[1]]
+
+
+def test_reader_refuses_a_doubled_column_and_a_stray_csv_quote(tmp_path, capsys):
+    doubled = tmp_path / "d.csv"
+    doubled.write_text("text,text,label\na,b,c\n", encoding="utf-8")
+    with pytest.raises(InputError, match="d.csv:1: the column 'text' is named twice"):
+        read_table(str(doubled), "--train_file")
+    stray = tmp_path / "s.csv"
+    stray.write_text('text,label\n"good" movie,pos\n', encoding="utf-8")
+    with pytest.raises(InputError, match="s.csv:2: "):
+        read_table(str(stray), "--train_file")
 
 
 def test_string_label_pipeline_train_distil_export_predict(own_csv, tiny_bert, tmp_path, capsys):
@@ -218,6 +233,13 @@ def test_bad_own_file_flags(capsys, tmp_path, tiny_bert, sst2_dir):
         capsys, ["--train_file", train, "--dev_file", dev, "--data_dir", sst2_dir, *base])
     assert "--train_file needs --dev_file" in bad_run(capsys, ["--train_file", train, *base])
     assert "give --task_name" in bad_run(capsys, base)
+    assert "--text_columns is for your own files" in bad_run(
+        capsys, ["--task_name", "SST-2", "--data_dir", sst2_dir, "--text_columns", "sentence", *base])
+    assert "--label_column text is also a text column" in bad_run(
+        capsys, ["--train_file", train, "--dev_file", train, "--label_column", "text", "--text_columns", "text", *base])
+    constant = write_text(tmp_path / "c.csv", "text,label\ngood,1.5\nbad,1.5\n")
+    assert "every example has the score 1.5" in bad_run(
+        capsys, ["--train_file", constant, "--dev_file", constant, "--task_type", "regression", *base])
     assert "--metric_for_best f1: train computes acc, macro_f1, mcc" in bad_run(
         capsys, ["--train_file", train, "--dev_file", train, "--metric_for_best", "f1", *base])
 
@@ -259,3 +281,21 @@ def test_pipeline_tables_and_plots_on_own_files(own_csv, tiny_bert, tmp_path):
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "plot_curves.py"), str(out / "ft"), str(out / "kd"),
                     "--out", str(png)], check=True, capture_output=True)
     assert png.stat().st_size > 1000
+
+
+def test_test_file_is_predicted_and_a_teacher_of_other_classes_refused(own_csv, tiny_bert, tmp_path, capsys):
+    train, dev, test = own_csv
+    out = str(tmp_path / "run")
+    run_patient_kd.main(own_args(train, dev, tiny_bert, out, "--num_layers_of_student_model", "2", "--max_steps", "4",
+                                 "--test_file", test))
+    lines = open(os.path.join(out, "test_predictions.tsv"), encoding="utf-8").read().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 21 and set(l.split("\t")[1] for l in lines[1:]) <= \
+        set(LABELS.values())
+    relabelled = write_csv(tmp_path / "swapped.csv", synthetic_rows(40, 9))
+    info = json.load(open(os.path.join(out, "best_model", "task.json")))
+    info["labels"] = info["labels"][::-1]
+    json.dump(info, open(os.path.join(out, "best_model", "task.json"), "w"))
+    err = bad_run(capsys, own_args(relabelled, dev, tiny_bert, str(tmp_path / "kd2"), "--teacher_finetuned_model_path",
+                                   os.path.join(out, "best_model"), "--alpha", "0.5", "--num_layers_of_student_model", "2"))
+    assert "the teacher's classes are ['positive', 'negative, really'], the task's ['negative, really', 'positive']" \
+        in err

@@ -257,3 +257,23 @@ def test_damaged_teacher_cache_is_reported_rebuilt_and_never_trained_on(sst2_dir
     assert f"teacher cache: {folder} cannot be used (cls.npy does not match its checksum); rebuilding it" in log
     assert (folder / "cls.npy").read_bytes() == good
     assert second["train_log"] == first["train_log"] and second["history"] == first["history"]
+
+
+def test_a_checkpoint_from_before_the_newer_flags_still_resumes(sst2_dir, tiny_bert, teacher_dir, tmp_path):
+    """Checkpoints written before a run-defining key existed (own-data flags, the task) count as its default."""
+    import glob
+    import json
+
+    argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path, "--max_steps", "20", "--save_steps", "10")
+    run_patient_kd.main(argv)
+    for folder in glob.glob(str(tmp_path / "checkpoint-*")):
+        state = json.load(open(os.path.join(folder, "trainer_state.json")))
+        for key in ("task", "label_column", "task_type", "train_file", "metric_for_best"):
+            state["config"].pop(key)
+        json.dump(state, open(os.path.join(folder, "trainer_state.json"), "w"), indent=1)
+        manifest = json.load(open(os.path.join(folder, checkpoint.MANIFEST)))
+        file = os.path.join(folder, "trainer_state.json")
+        manifest["trainer_state.json"] = {"size": os.path.getsize(file), "sha256": checkpoint.file_sha256(file)}
+        json.dump(manifest, open(os.path.join(folder, checkpoint.MANIFEST), "w"))
+    run_patient_kd.main(argv)
+    assert "resumed from" in open(tmp_path / "train.log").read()

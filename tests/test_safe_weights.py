@@ -222,3 +222,12 @@ def test_weights_file_prefers_safetensors(tmp_path):
 def test_unknown_weight_file_names_refused(tmp_path):
     with pytest.raises(sw.WeightsFormatError, match="not a weight file this project reads"):
         sw.read_weights(str(tmp_path / "weights.pkl"))
+
+
+def test_a_pickle_cannot_change_the_reader_for_later_files(tmp_path):
+    """BUILD on an allow-listed global (here _codecs.encode) would set attributes on a shared object."""
+    path = tmp_path / "build.pdparams"
+    path.write_bytes(b"\x80\x02c_codecs\nencode\n}X\x01\x00\x00\x00xK\x01sb.")
+    with pytest.raises(sw.WeightsFormatError, match="tried to change how weights are read"):
+        sw.read_pdparams(str(path))
+    assert "x" not in dir(sw.NUMPY_GLOBALS[("_codecs", "encode")])

@@ -5,6 +5,8 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
+import data
+from own_data.task import load_file
 from runtime.run_log import logger
 from training import objective
 from training.metrics import looks_untrained, task_metrics
@@ -26,12 +28,13 @@ def predict(model, loader):
     logits, labels, idx = [], [], []
     for batch in tqdm(loader, desc="eval", unit="batch", leave=False, disable=not sys.stderr.isatty()):
         logits.append(model(**model_inputs(batch)).numpy())
-        labels.append(batch["labels"].numpy().reshape(-1))
+        if "labels" in batch:  # a test file has none
+            labels.append(batch["labels"].numpy().reshape(-1))
         idx.append(batch["idx"].numpy().reshape(-1))
     if was_training:
         model.train()
     order = np.argsort(np.concatenate(idx))
-    return np.concatenate(logits)[order], np.concatenate(labels)[order]
+    return np.concatenate(logits)[order], np.concatenate(labels)[order] if labels else None
 
 
 def evaluate(model, dev_loaders, task):
@@ -71,3 +74,21 @@ def log_teacher_check(teacher, dev_loaders, task):
     if warning:
         logger.warning(warning)
     return metrics
+
+
+def write_predictions(path, predictions):
+    """index<TAB>prediction, the GLUE submission format: label strings, or scores clipped to the task's range."""
+    out = open(path, "w", encoding="utf-8") if path else sys.stdout
+    out.write("index\tprediction\n")
+    for i, p in enumerate(predictions):
+        out.write(f"{i}\t{p}\n")
+    if path:
+        out.close()
+
+
+def predict_test_file(model, task, test_file, tokenizer, max_seq_length, batch_size, out_path):
+    """--test_file, predicted by `model` (the best one) into out_path."""
+    encoded = data.encode_split(load_file(task, "test", test_file), task, tokenizer, max_seq_length)
+    outputs, _ = predict(model, data.eval_loader(encoded, tokenizer, batch_size))
+    write_predictions(out_path, task.objective.predictions(outputs))
+    logger.info("predictions for --test_file %s written to %s", test_file, out_path)

@@ -14,8 +14,19 @@ RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_mode
                       "text_columns", "label_column", "task_type", "labels", "metric_for_best")
 
 
-def run_config(args):
-    return {k: getattr(args, k) for k in RUN_DEFINING_FLAGS}
+def run_config(args, task):
+    """What a checkpoint must match to be resumed: the run-defining flags, and the task itself (its columns
+    and labels: an edited --train_file may bring other classes)."""
+    return {**{k: getattr(args, k) for k in RUN_DEFINING_FLAGS}, "task": task.describe()}
+
+
+def config_defaults(args, task):
+    """What checkpoints made before a run-defining key existed are taken to have had: the parser's defaults
+    (the older versions behaved so), and for the task the one this run has."""
+    from args import build_parser
+
+    parser = build_parser()
+    return {**{k: parser.get_default(k) for k in RUN_DEFINING_FLAGS}, "task": task.describe()}
 
 
 def new_results(args, task, num_student_layers, pairs, total_steps, dev_splits):
