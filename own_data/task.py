@@ -50,9 +50,8 @@ def own_task(args):
     if label_column in text_columns:
         raise InputError(f"--label_column {label_column} is also a text column (--text_columns)")
     values = [(line, row.get(label_column, "").strip()) for line, row in rows]
-    task_objective = (regression(values, args.train_file) if args.task_type == "regression"
-                      else classification(values, args.labels, args.train_file))
-    metric = "pearson_spearman" if args.task_type == "regression" else "classification"
+    make_objective, metric = TASK_TYPES[args.task_type]
+    task_objective = make_objective(values, args.labels, args.train_file)
     name = args.task_name or os.path.splitext(os.path.basename(args.train_file))[0]
     paths = {s: getattr(args, f"{s}_file") for s in ("train", "dev", "test") if getattr(args, f"{s}_file")}
     task = Task(name, "own", None, tuple(text_columns), label_column, task_objective, metric, ("dev",),
@@ -99,8 +98,10 @@ def classification(values, given_labels, path):
     return Classification(labels)
 
 
-def regression(values, path):
+def regression(values, given_labels, path):
     """Scores; predictions are clipped to the range of the train scores."""
+    if given_labels:
+        raise InputError("--labels names classes; a regression task (--task_type regression) has none")
     scores = [label_id(Regression(-math.inf, math.inf), v, path, line) for line, v in values]
     if min(scores) == max(scores):
         raise InputError(f"{path}: every example has the score {scores[0]:g}; there is nothing to learn")
@@ -139,3 +140,7 @@ def label_id(objective, raw, path, line):
         return objective.label_of(raw)
     except ValueError as e:
         raise InputError(f"{path}:{line}: {e}") from None
+
+
+# --task_type: how its objective is made from the train labels, and the metrics it reports
+TASK_TYPES = {"classification": (classification, "classification"), "regression": (regression, "pearson_spearman")}
