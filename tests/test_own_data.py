@@ -299,3 +299,20 @@ def test_test_file_is_predicted_and_a_teacher_of_other_classes_refused(own_csv, 
                                    os.path.join(out, "best_model"), "--alpha", "0.5", "--num_layers_of_student_model", "2"))
     assert "the teacher's classes are ['positive', 'negative, really'], the task's ['negative, really', 'positive']" \
         in err
+
+
+def test_int8_onnx_export_of_an_own_data_model_predicts_label_strings(own_csv, tiny_bert, tmp_path):
+    from test_deploy import onnx_unavailable
+
+    if onnx_unavailable() is not None:
+        pytest.skip(onnx_unavailable())
+    train, dev, test = own_csv
+    out = str(tmp_path / "run")
+    run_patient_kd.main(own_args(train, dev, tiny_bert, out, "--num_layers_of_student_model", "2", "--max_steps", "2"))
+    exported = str(tmp_path / "int8")
+    export_model.main(["--model_dir", os.path.join(out, "best_model"), "--output_dir", exported, "--precision", "int8"])
+    info = json.load(open(os.path.join(exported, "export.json")))
+    assert (info["format"], info["precision"], info["task"]["labels"]) == ("onnx", "int8", sorted(LABELS.values()))
+    pred = str(tmp_path / "pred.tsv")
+    predict.main(["--model_dir", exported, "--input", test, "--output", pred])
+    assert {line.split("\t")[1] for line in open(pred, encoding="utf-8").read().splitlines()[1:]} <= set(LABELS.values())
