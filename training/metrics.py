@@ -14,42 +14,43 @@ def metric_names(metric):
     return METRIC_NAMES[metric]
 
 
-def task_metrics(metric, logits, labels):
-    """{"acc": ...} / {"acc", "precision", "recall", "f1", "acc_and_f1"} / {"mcc": ...} /
-    {"pearson", "spearman", "pearson_and_spearman" (their mean)}, over the whole split.
-
-    logits: [n, classes] numpy float (regression: [n, 1]); labels: [n] numpy int (regression: float).
-    """
-    if metric == "pearson_spearman":
-        m = PearsonAndSpearman()
-        m.update((np.asarray(logits, dtype="float64").reshape(-1), np.asarray(labels, dtype="float64").reshape(-1)))
-        pearson, spearman, mean = m.accumulate()
-        return {"pearson": float(pearson), "spearman": float(spearman), "pearson_and_spearman": float(mean)}
-    if metric == "classification":
-        return classification_metrics(logits, labels)
-    logits = paddle.to_tensor(np.asarray(logits, dtype="float32"))
-    labels = paddle.to_tensor(np.asarray(labels, dtype="int64").reshape([-1, 1]))
-    if metric == "acc":
-        m = Accuracy()
-        m.update(m.compute(logits, labels))
-        return {"acc": float(m.accumulate())}
-    if metric == "acc_f1":
-        m = AccuracyAndF1()
-        m.update(m.compute(logits, labels))
-        acc, precision, recall, f1, mean = m.accumulate()
-        return {"acc": float(acc), "precision": float(precision), "recall": float(recall),
-                "f1": float(f1), "acc_and_f1": float(mean)}
-    if metric == "mcc":
-        m = Mcc()
-        m.update(m.compute(logits, labels))
-        return {"mcc": float(m.accumulate()[0])}
-    raise ValueError(f"unknown metric {metric!r}")
+def _as_tensors(logits, labels):
+    return (paddle.to_tensor(np.asarray(logits, dtype="float32")),
+            paddle.to_tensor(np.asarray(labels, dtype="int64").reshape([-1, 1])))
 
 
-def classification_metrics(logits, labels):
+def _accuracy(logits, labels):
+    m = Accuracy()
+    m.update(m.compute(*_as_tensors(logits, labels)))
+    return {"acc": float(m.accumulate())}
+
+
+def _accuracy_and_f1(logits, labels):
+    """Binary F1 of class 1 (QQP, MRPC), as GLUE reports it."""
+    m = AccuracyAndF1()
+    m.update(m.compute(*_as_tensors(logits, labels)))
+    acc, precision, recall, f1, mean = m.accumulate()
+    return {"acc": float(acc), "precision": float(precision), "recall": float(recall), "f1": float(f1),
+            "acc_and_f1": float(mean)}
+
+
+def _mcc(logits, labels):
+    m = Mcc()
+    m.update(m.compute(*_as_tensors(logits, labels)))
+    return {"mcc": float(m.accumulate()[0])}
+
+
+def _pearson_spearman(outputs, labels):
+    m = PearsonAndSpearman()
+    m.update((np.asarray(outputs, dtype="float64").reshape(-1), np.asarray(labels, dtype="float64").reshape(-1)))
+    pearson, spearman, mean = m.accumulate()
+    return {"pearson": float(pearson), "spearman": float(spearman), "pearson_and_spearman": float(mean)}
+
+
+def _classification(logits, labels):
     """Own classification tasks: accuracy, macro-averaged F1 (every class counts the same, however rare)
     and Matthews correlation, by scikit-learn."""
-    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef  # only own tasks pay for the import
 
     predicted = np.asarray(logits).argmax(-1)
     labels = np.asarray(labels, dtype="int64").reshape(-1)
@@ -57,6 +58,18 @@ def classification_metrics(logits, labels):
     return {"acc": float(accuracy_score(labels, predicted)),
             "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
             "mcc": float(matthews_corrcoef(labels, predicted))}
+
+
+METRIC_FUNCTIONS = {"acc": _accuracy, "acc_f1": _accuracy_and_f1, "mcc": _mcc, "classification": _classification,
+                    "pearson_spearman": _pearson_spearman}
+
+
+def task_metrics(metric, logits, labels):
+    """The metrics of METRIC_NAMES[metric] over a whole split (pearson_and_spearman is the mean of the two).
+
+    logits: [n, classes] numpy float (regression: [n, 1]); labels: [n] numpy int (regression: float).
+    """
+    return METRIC_FUNCTIONS[metric](logits, labels)
 
 
 def main_metric_name(metric):
