@@ -61,8 +61,7 @@ def load_failure(e, path, flag):
         name, got, expected = mismatch.groups()
         return InputError(f"{flag} {path}: config.json and the weights disagree: {name} is {got} in the weights "
                           f"but {expected} by config.json")
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
-    return InputError(f"{flag} {path}: cannot load ({type(e).__name__}: {lines[0][:200]})")
+    return encoders.cannot_load(e, f"{flag} {path}")
 
 
 def _from_pretrained(cls, path, flag, needs_weights=True):

@@ -102,9 +102,14 @@ def family_of_hub_model(name, what):
     try:
         config = AutoConfig.from_pretrained(name)
     except Exception as e:  # unknown name, hub unreachable
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
-        raise InputError(f"{what}: cannot load ({type(e).__name__}: {lines[0][:200]})") from e
+        raise cannot_load(e, what) from e
     return family_of_config(config, what)
+
+
+def cannot_load(e, what):
+    """One line for a load that failed inside PaddleNLP: the error's first telling line."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
+    return InputError(f"{what}: cannot load ({type(e).__name__}: {lines[0][:200]})")
 
 
 def base_model(model):
