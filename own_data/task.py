@@ -22,8 +22,9 @@ FILE_FLAGS = {"train": "--train_file", "dev": "--dev_file", "test": "--test_file
 class OwnFiles:
     """The reader of a task on own files (data.Task.reader): splits are the files given by flag."""
 
-    def __init__(self, paths):
+    def __init__(self, paths, tables=None):
         self.paths = dict(paths)  # {split: path}
+        self.tables = dict(tables or {})  # {split: read_table's result} of files already read (train, by own_task)
 
     def split_files(self, task, splits, data_dir=None):
         for s in splits:
@@ -32,7 +33,7 @@ class OwnFiles:
         return {s: self.paths[s] for s in splits}
 
     def load_splits(self, task, splits, data_dir=None):
-        return {s: load_file(task, s, self.paths[s]) for s in splits}
+        return {s: load_file(task, s, self.paths[s], table=self.tables.get(s)) for s in splits}
 
     def load_file(self, task, split, path):
         """A file given to scripts/predict.py --input."""
@@ -55,7 +56,7 @@ def own_task(args):
     name = args.task_name or os.path.splitext(os.path.basename(args.train_file))[0]
     paths = {s: getattr(args, f"{s}_file") for s in ("train", "dev", "test") if getattr(args, f"{s}_file")}
     task = Task(name, "own", None, tuple(text_columns), label_column, task_objective, metric, ("dev",),
-                reader=OwnFiles(paths), best_metric=args.metric_for_best)
+                reader=OwnFiles(paths, {"train": (columns, rows)}), best_metric=args.metric_for_best)
     if args.test_file:  # checked now, predicted after training: a mistake in it must not cost a training run
         load_file(task, "test", args.test_file)
     return task
@@ -108,10 +109,11 @@ def regression(values, given_labels, path):
     return Regression(min(scores), max(scores))
 
 
-def load_file(task, split, path, flag=None):
-    """[{text column: text, label column: class id or score}] of one file; labels only where the file has them."""
+def load_file(task, split, path, flag=None, table=None):
+    """[{text column: text, label column: class id or score}] of one file; labels only where the file has them.
+    `table`: the file's read_table result when it was read already."""
     flag = flag or FILE_FLAGS[split]
-    columns, rows = read_table(path, flag)
+    columns, rows = table or read_table(path, flag)
     missing = [c for c in task.text_keys if c not in columns]
     if missing:
         raise InputError(f"{flag} {path}: no text column {missing[0]!r} (columns: {', '.join(columns)})")
