@@ -10,6 +10,7 @@ import pytest
 import collect_results
 import grid_search
 import plot_curves
+import readme_tables
 from conftest import ROOT
 
 
@@ -61,6 +62,33 @@ def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
     assert "| ft | 0.8100 ± 0.0141 | 0.8100 ± 0.0141 |" in text
     assert "| kd - ft | +1.50 | +4.00 | -1.00 | 1 of 2 |" in text
     assert "kd 17%" in text  # (0.825 - 0.81) / (0.90 - 0.81)
+
+
+def test_readme_tables_are_written_from_the_runs_json(tmp_path):
+    records = []
+    for seed, ft, kd in ((1, 0.80, 0.84), (2, 0.82, 0.81)):
+        for mode, best in (("ft", ft), ("kd", kd)):
+            path = os.path.join(fake_run(tmp_path / "final" / f"{mode}{seed}", mode, seed, best), "results.json")
+            r = json.load(open(path))
+            r["teacher_metrics"] = {"acc": 0.90}
+            records.append(collect_results.run_record(path, r))
+    json.dump(records, open(tmp_path / "runs.json", "w"))
+    page = ("text\n<!-- table students runs.json -->\n| typed by hand | 0.99 |\n<!-- end table -->\n"
+            "<!-- table paired runs.json -->\n<!-- end table -->\nmore text\n")
+    text = readme_tables.render(page, root=str(tmp_path))
+    assert "0.99" not in text and text.startswith("text\n") and text.endswith("<!-- end table -->\nmore text\n")
+    assert "| BERT3 teacher | 0.9000 |" in text
+    assert "| BERT3-KD (α 0.7, T 10) | 0.8250 ± 0.0212 | 0.8250 ± 0.0212 | 17% | 2 |" in text
+    assert "| kd - ft | +1.50 | 1 of 2 | +1.50 | 1 of 2 |" in text
+    assert readme_tables.render(text, root=str(tmp_path)) == text
+    with pytest.raises(ValueError, match="unknown table kind 'median'"):
+        readme_tables.render("<!-- table median runs.json -->\n<!-- end table -->", root=str(tmp_path))
+
+
+def test_readme_and_experiments_tables_match_the_committed_json():
+    for page in readme_tables.PAGES:
+        text = open(os.path.join(ROOT, page), encoding="utf-8").read()
+        assert "<!-- table " in text and readme_tables.render(text) == text, f"{page}: run scripts/readme_tables.py"
 
 
 def test_plot_curves_writes_a_png(tmp_path):

@@ -1,0 +1,120 @@
+"""Write the results tables of README.md and docs/ from the committed runs JSONs, so no figure is typed by hand.
+
+    python scripts/readme_tables.py            # rewrite every generated table in place
+    python scripts/readme_tables.py --check    # exit 1 naming each table that differs from its JSON
+
+A generated table sits between two comments that name its kind and its runs JSON (one record per run,
+`collect_results.py --runs_json`), paths relative to the project's root:
+
+    <!-- table students benchmarks/results/sst2_converged.json -->
+    ...
+    <!-- end table -->
+
+Kinds: `students` (the teacher, then per mode the best dev metric and the metric at the last
+evaluation, mean ± std over seeds, the share of the FT -> teacher gap closed, the median train
+seconds) and `paired` (per pair of modes, the mean paired difference by seed and how many seeds
+are above 0). Both use the student runs under a `final/` folder, as report_seeds.py does.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+
+from collect_results import mean_std, model_label
+from report_seeds import MODES, PAIRS, gap_closed, students
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAGES = ("README.md", "docs/experiments.md")
+BLOCK = re.compile(r"(<!-- table (\w+) (\S+) -->\n)(.*?)(<!-- end table -->)", re.S)
+
+
+def teacher_metric(records, runs):
+    """The teacher's dev metric: as the KD and PKD runs measured it, else from a run named teacher evaluated on dev."""
+    measured = {r["teacher_metric"] for by_seed in runs.values() for r in by_seed.values() if r.get("teacher_metric")}
+    if len(measured) == 1:
+        return measured.pop()
+    on_dev = {r["best"] for r in records if os.path.basename(r["run"]) == "teacher" and r.get("eval_on") == ["dev"]}
+    return on_dev.pop() if len(on_dev) == 1 else None  # the same teacher run again (another stack) counts once
+
+
+def label(record):
+    key = (record["task"], record["layers"], record["mode"], record["strategy"], record["alpha"], record["T"],
+           record["beta"], None)
+    return model_label(key)
+
+
+def students_table(records):
+    runs = students(records)
+    metric = next(iter(runs["ft"].values()))["metric"]
+    teacher = teacher_metric(records, runs)
+    gap = dict(gap_closed(runs, teacher)) if teacher is not None else {}
+    lines = [f"| Model | best dev {metric}, mean ± std | dev {metric} at the last step | FT -> teacher gap closed "
+             "| seeds | train s per run (median) |", "|---|---|---|---|---|---|"]
+    if teacher is not None:
+        lines.append(f"| BERT{max(r['layers'] for r in records)} teacher | {teacher:.4f} | | | | |")
+    for mode in (m for m in MODES if m in runs):
+        by_seed = list(runs[mode].values())
+        seconds = [r["train_seconds"] for r in by_seed if r.get("train_seconds")]
+        share = f"{gap[mode]:.0%}" if mode in gap else ""
+        median = f"{statistics.median(seconds):.0f}" if seconds else ""
+        lines.append(f"| {label(by_seed[0])} | {mean_std([r['best'] for r in by_seed])} | "
+                     f"{mean_std([r['last'] for r in by_seed])} | {share} | {len(by_seed)} | {median} |")
+    return lines
+
+
+def paired_table(records):
+    runs = students(records)
+    lines = ["| paired by seed, points | best: mean | best: seeds above 0 | last step: mean | last step: seeds above 0 |",
+             "|---|---|---|---|---|"]
+    for a, b in PAIRS:
+        seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
+        if not seeds:
+            continue
+        cells = []
+        for key in ("best", "last"):
+            diffs = [100 * (runs[a][s][key] - runs[b][s][key]) for s in seeds]
+            cells += [f"{statistics.mean(diffs):+.2f}", f"{sum(d > 0 for d in diffs)} of {len(diffs)}"]
+        lines.append(f"| {a} - {b} | " + " | ".join(cells) + " |")
+    return lines
+
+
+KINDS = {"students": students_table, "paired": paired_table}
+
+
+def render(text, root=ROOT):
+    """The text with every generated table written anew; ValueError names a block that cannot be."""
+    def fill(match):
+        head, kind, source, _, end = match.groups()
+        if kind not in KINDS:
+            raise ValueError(f"unknown table kind {kind!r} (one of {', '.join(KINDS)})")
+        with open(os.path.join(root, source), encoding="utf-8") as f:
+            records = json.load(f)
+        return head + "\n".join(KINDS[kind](records)) + "\n" + end
+    return BLOCK.sub(fill, text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table differs from its JSON")
+    args = parser.parse_args()
+    stale = []
+    for page in PAGES:
+        path = os.path.join(ROOT, page)
+        text = open(path, encoding="utf-8").read()
+        try:
+            new = render(text)
+        except (OSError, ValueError) as e:
+            sys.exit(f"error: {page}: {e}")
+        if new != text:
+            stale.append(page)
+            if not args.check:
+                open(path, "w", encoding="utf-8").write(new)
+    if args.check and stale:
+        sys.exit(f"error: tables differ from their JSON in {', '.join(stale)}: run python scripts/readme_tables.py")
+    print(("stale: " if args.check else "rewritten: ") + (", ".join(stale) or "none"))
+
+
+if __name__ == "__main__":
+    main()
