@@ -141,8 +141,9 @@ def describe_positions(config):
 MINIATURE_SIZES = ("vocab_size", "max_position_embeddings", "type_vocab_size", "task_type_vocab_size")
 
 
-def encoder_weight_names(model_class, config):
-    """The encoder weights of model_class(config), in the model's order, as the base model names them.
+def weight_names(model_class, config):
+    """(encoder weights as the base model names them, head weights) of model_class(config), in the model's
+    order; the head is what a task model has beside its encoder (a bare encoder has none).
 
     Learnt from a miniature of the model (every width 1 or 2, the layers and options kept): building the real
     one takes seconds for a base-size model, and Paddle 2.6's LazyGuard fails on ERNIE's embeddings. The random
@@ -158,9 +159,13 @@ def encoder_weight_names(model_class, config):
     mini.hidden_size, mini.num_attention_heads, mini.intermediate_size = 2, 1, 2
     rng = paddle.get_rng_state()
     try:
-        return list(base_model(model_class(mini)).state_dict())
+        model = model_class(mini)
     finally:
         paddle.set_rng_state(rng)
+    encoder = base_model(model)
+    head = [] if encoder is model else [k for k in model.state_dict()
+                                        if not k.startswith(model_class.base_model_prefix + ".")]
+    return list(encoder.state_dict()), head
 
 
 def encoder_state(keys, prefix):
@@ -173,13 +178,18 @@ def encoder_state(keys, prefix):
 
 def check_covers(model_class, config, keys, what):
     """One InputError line unless the checkpoint with weight names KEYS fills every encoder weight of
-    model_class(config) (the pooler may be missing) and holds none the model has no place for.
+    model_class(config) (the pooler may be missing), holds none the model has no place for, and, for a
+    task model, holds its head.
 
     PaddleNLP's from_pretrained only logs such keys and leaves the weights random: an ERNIE checkpoint read as
     BERT trained a random model without an error.
     """
     prefix = model_class.base_model_prefix
-    wanted, have = encoder_weight_names(model_class, config), encoder_state(keys, prefix)
+    (wanted, head), have = weight_names(model_class, config), encoder_state(keys, prefix)
+    no_head = [k for k in head if k not in set(keys)]
+    if no_head:
+        raise InputError(f"{what}: no {no_head[0]} in the weights: a pre-trained encoder, not a fine-tuned "
+                         f"{model_class.__name__} (its head would start at random); fine-tune a teacher first")
     have_set = set(have)
     required = [k for k in wanted if not k.startswith(POOLER)]
     missing = [k for k in required if k not in have_set]

@@ -122,6 +122,12 @@ def test_onnx_exports_of_ernie3(precision, atol, teachers, sst2_dir, tmp_path):
 
 # ---- the student is the bottom of the model it is built from ----
 
+def classifier_of(folder):
+    """A classifier whose encoder is the pre-trained one of FOLDER, all its layers (the head at random)."""
+    source = modeling.load_pretrained(folder)
+    return modeling.build_student(modeling.student_config(source.config, source.config.num_hidden_layers, 2), source)
+
+
 def hidden_states(model, tokenizer):
     enc = tokenizer(["the movie was good", "not a great film but funny at times"], ["very dull", "boring"],
                     padding=True, return_attention_mask=True)
@@ -138,7 +144,7 @@ def test_student_hidden_states_are_the_pretrained_models(fam, pretrained):
     student = modeling.build_student(modeling.student_config(source.config, 2, 3), source)
     assert type(student).__name__ == CLASSIFIER[MODEL_TYPE[fam]]
     tokenizer = modeling.load_tokenizer(pretrained[fam], "x")
-    full, small = hidden_states(modeling.load_classifier(pretrained[fam], "x"), tokenizer), \
+    full, small = hidden_states(modeling.load_pretrained(pretrained[fam]), tokenizer), \
         hidden_states(student, tokenizer)
     assert len(full) == 5 and len(small) == 3
     for i in range(3):
@@ -155,7 +161,7 @@ def test_ernie3_task_type_embeddings_are_loaded_and_copied(pretrained):
 
 def test_an_ernie_checkpoint_trains_as_ernie_with_its_weights(pretrained, sst2_dir, tmp_path):
     """An ERNIE classifier folder as --model_name_or_path once trained a random BERT, exit status 0."""
-    ernie = modeling.load_classifier(pretrained["ernie"], "x")
+    ernie = classifier_of(pretrained["ernie"])
     folder = str(tmp_path / "ernie_classifier")
     safe_weights.save_pretrained(ernie, folder)  # weights named ernie.*, with a classifier
     modeling.load_tokenizer(pretrained["ernie"], "x").save_pretrained(folder)
@@ -186,13 +192,13 @@ def edit_config(src, dst, **changes):
 
 
 def test_an_ernie_checkpoint_labelled_bert_is_refused(pretrained, tiny_bert, sst2_dir, tmp_path, capsys):
-    ernie = modeling.load_classifier(pretrained["ernie"], "x")
+    ernie = classifier_of(pretrained["ernie"])
     folder = tmp_path / "ernie_as_bert"
     safe_weights.save_pretrained(ernie, str(folder))
     modeling.load_tokenizer(pretrained["ernie"], "x").save_pretrained(str(folder))
     shutil.copy(os.path.join(tiny_bert, "config.json"), folder / "config.json")  # says bert, sizes alike
-    n = len([k for k in encoders.encoder_weight_names(encoders.FAMILIES["bert"].model,
-                                                      modeling.load_config(str(folder), "x")) if "pooler" not in k])
+    n = len([k for k in encoders.weight_names(encoders.FAMILIES["bert"].model,
+                                              modeling.load_config(str(folder), "x"))[0] if "pooler" not in k])
     out = tmp_path / "out"
     assert refused(train_args(sst2_dir, str(folder), out, "--max_steps", "1"), capsys) == (
         2, f"error: --model_name_or_path {folder}: the weights do not cover the bert encoder config.json describes: "
@@ -202,6 +208,19 @@ def test_an_ernie_checkpoint_labelled_bert_is_refused(pretrained, tiny_bert, sst
     assert refused(train_args(sst2_dir, relabelled, out, "--max_steps", "1"), capsys) == (
         2, f"error: --model_name_or_path {relabelled}: config.json says model_type 'bert' but architectures "
            f"['ErnieModel'] (a ernie model): which is it?")
+
+
+@pytest.mark.parametrize("fam", FAMILIES)
+def test_a_pretrained_model_as_teacher_is_refused(fam, pretrained, sst2_dir, tmp_path, capsys):
+    """Its classifier would start at random and teach noise: PaddleNLP only logs that."""
+    argv = train_args(sst2_dir, pretrained[fam], tmp_path / "out", "--teacher_finetuned_model_path", pretrained[fam],
+                      "--alpha", "0.5", "--max_steps", "1", "--num_layers_of_student_model", "2")
+    status, line = refused(argv, capsys)
+    assert status == 2 and line.startswith(f"error: --teacher_finetuned_model_path {pretrained[fam]}: no classifier.")
+    classifier = encoders.family_of_folder(pretrained[fam], "x").classifier.__name__
+    assert line.endswith(f"in the weights: a pre-trained encoder, not a fine-tuned {classifier} (its head would "
+                         "start at random); fine-tune a teacher first")
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_ernie_checkpoint_with_a_bert_teacher_is_refused(pretrained, teacher_dir, sst2_dir, tmp_path, capsys):

@@ -61,6 +61,12 @@ def test_teacher_with_wrong_class_count_is_reported(teacher_dir):
         modeling.load_teacher(teacher_dir, num_classes=3)
 
 
+def test_a_pretrained_encoder_is_no_teacher(tiny_bert):
+    with pytest.raises(InputError, match="no classifier.weight in the weights: a pre-trained encoder, not a "
+                                         "fine-tuned BertForSequenceClassification"):
+        modeling.load_teacher(tiny_bert, num_classes=2)
+
+
 def test_model_folder_missing_files_is_reported(tmp_path, tiny_bert):
     with pytest.raises(InputError, match="no such folder"):
         modeling.load_pretrained(str(tmp_path / "absent"))
