@@ -48,9 +48,8 @@ def test_run_records_give_best_and_last(tmp_path):
     assert (record["last"], record["last_step"]) == (0.85, 300)
 
 
-def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
-    import report_seeds
-
+def two_seeds_of_ft_and_kd(tmp_path):
+    """Run records of FT and KD students, seeds 1 and 2, distilled from a teacher of acc 0.90."""
     records = []
     for seed, ft, kd in ((1, 0.80, 0.84), (2, 0.82, 0.81)):
         for mode, best in (("ft", ft), ("kd", kd)):
@@ -58,6 +57,13 @@ def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
             r = json.load(open(path))
             r["teacher_metrics"] = {"acc": 0.90}
             records.append(collect_results.run_record(path, r))
+    return records
+
+
+def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
+    import report_seeds
+
+    records = two_seeds_of_ft_and_kd(tmp_path)
     text = report_seeds.report(records, "t")
     assert "| ft | 0.8100 ± 0.0141 | 0.8100 ± 0.0141 |" in text
     assert "| kd - ft | +1.50 | +4.00 | -1.00 | 1 of 2 |" in text
@@ -65,13 +71,7 @@ def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
 
 
 def test_readme_tables_are_written_from_the_runs_json(tmp_path):
-    records = []
-    for seed, ft, kd in ((1, 0.80, 0.84), (2, 0.82, 0.81)):
-        for mode, best in (("ft", ft), ("kd", kd)):
-            path = os.path.join(fake_run(tmp_path / "final" / f"{mode}{seed}", mode, seed, best), "results.json")
-            r = json.load(open(path))
-            r["teacher_metrics"] = {"acc": 0.90}
-            records.append(collect_results.run_record(path, r))
+    records = two_seeds_of_ft_and_kd(tmp_path)
     json.dump(records, open(tmp_path / "runs.json", "w"))
     page = ("text\n<!-- table students runs.json -->\n| typed by hand | 0.99 |\n<!-- end table -->\n"
             "<!-- table paired runs.json -->\n<!-- end table -->\nmore text\n")
