@@ -46,7 +46,6 @@ dry() {  # dry CMD...: run CMD, or print it under DRY_RUN=1
 }
 
 final_students() {  # FT, KD, PKD-skip and PKD-last for each seed in SEEDS: STUDENT flags, ALPHA, T, BETA
-    final_runs=()
     for seed in $SEEDS; do
         run "final/ft_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha 0 --beta 0
         run "final/kd_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
@@ -54,21 +53,11 @@ final_students() {  # FT, KD, PKD-skip and PKD-last for each seed in SEEDS: STUD
             run "final/pkd_${strategy}_seed$seed" "${STUDENT[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" \
                 --beta "$BETA" --strategy "$strategy"
         done
-        final_runs+=("$OUT/final/ft_seed$seed" "$OUT/final/kd_seed$seed" "$OUT/final/pkd_skip_seed$seed"
-                     "$OUT/final/pkd_last_seed$seed")
     done
 }
 
-write_results() {  # write_results NAME TITLE: RESULTS/NAME.md (table), .json (one record per run), .png (curves)
-    local labels=() run_dir name
-    for run_dir in "${final_runs[@]}"; do
-        name="$(basename "$run_dir")"
-        labels+=("${name%_seed*}")
-    done
-    dry python scripts/collect_results.py "$OUT/teacher" "$OUT/final" --out "$RESULTS/$1.md"
-    dry python scripts/collect_results.py "$OUT" --runs_json "$RESULTS/$1.json" > /dev/null
-    dry python scripts/plot_curves.py "${final_runs[@]}" --labels "${labels[@]}" --out "$RESULTS/$1.png" --title "$2"
-    echo "wrote $RESULTS/$1.md, .json and .png"
+write_results() {  # write_results NAME TITLE: RESULTS/NAME_runs/, NAME.{md,json,png}, NAME_report.md, README tables
+    dry env RESULTS="$RESULTS" bash scripts/publish_results.sh "$OUT" "$1" "$2"
 }
 
 choose_weights() {  # choose_weights "ALPHAS" "TS" "BETAS": sets ALPHA, T (KD sweep), then BETA (PKD-skip sweep)

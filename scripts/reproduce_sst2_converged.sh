@@ -56,5 +56,3 @@ STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/$c
 final_students
 
 write_results sst2_converged "SST-2 dev, 3-layer MiniLM students, $EPOCHS epochs (mean ± std over seeds $SEEDS)"
-dry python scripts/report_seeds.py "$RESULTS/sst2_converged.json" --out "$RESULTS/sst2_converged_report.md" \
-    --title "SST-2 dev, 3-layer MiniLM students, $EPOCHS epochs of the whole train set, seeds $SEEDS"

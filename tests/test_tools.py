@@ -173,4 +173,28 @@ def test_gpu_experiment_dry_run_prints_valid_commands():
         assert args.device == "gpu" and args.use_amp and args.task_name == "sst-2"
         outputs.add(args.output_dir)
     assert len(outputs) == len(runs)
-    assert [line for line in proc.stdout.splitlines() if "collect_results.py" in line or "plot_curves.py" in line]
+    assert [line for line in proc.stdout.splitlines() if "publish_results.sh" in line]
+
+
+def test_publish_results_copies_finished_runs_and_writes_the_report(tmp_path):
+    out, results = tmp_path / "out", tmp_path / "results"
+    fake_run(out / "teacher", "ft", 0, 0.90, layers=6)
+    for seed in (1, 2):
+        fake_run(out / "final" / f"ft_seed{seed}", "ft", seed, 0.80 + seed / 100)
+        fake_run(out / "final" / f"kd_seed{seed}", "kd", seed, 0.84)
+    unfinished = json.load(open(fake_run(out / "final" / "kd_seed3", "kd", 3, 0.5) + "/results.json"))
+    json.dump({**unfinished, "finished": False}, open(out / "final" / "kd_seed3" / "results.json", "w"))
+    (out / "teacher.txt").write_text("teacher: teacher\n")
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "publish_results.sh"), str(out), "exp", "Exp"],
+                          capture_output=True, text=True, env={**os.environ, **ACTIVE_ENV, "RESULTS": str(results)},
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    copied = sorted(str(p.relative_to(results)) for p in results.rglob("results.json"))
+    assert copied == ["exp_runs/final/ft_seed1/results.json", "exp_runs/final/ft_seed2/results.json",
+                      "exp_runs/final/kd_seed1/results.json", "exp_runs/final/kd_seed2/results.json",
+                      "exp_runs/teacher/results.json"]
+    assert (results / "exp_runs" / "teacher.txt").read_text() == "teacher: teacher\n"
+    records = json.load(open(results / "exp.json"))
+    assert sorted(r["run"] for r in records)[0] == "exp_runs/final/ft_seed1"
+    assert "| kd - ft | +2.50 | +3.00 | +2.00 | 2 of 2 |" in (results / "exp_report.md").read_text()
+    assert open(results / "exp.png", "rb").read(4) == b"\x89PNG" and (results / "exp.md").exists()
