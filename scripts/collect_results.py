@@ -57,12 +57,13 @@ def eval_on(r):
 
 
 def row_key(r):
+    """What a run was, all but its seed: runs with the same key are one row, mean ± std over seeds."""
     return (r["task"], r.get("num_student_layers"), r["mode"], r.get("strategy"), r["alpha"], r["T"], r["beta"],
-            tuple(eval_on(r)))
+            tuple(eval_on(r)), r.get("total_steps"))
 
 
 def model_label(key, teacher_layers=None):
-    _, layers, mode, strategy, alpha, T, beta, _ = key
+    _, layers, mode, strategy, alpha, T, beta, *_ = key
     if mode == "ft" and teacher_layers == layers:
         return f"BERT{layers} (teacher)"
     name = f"BERT{layers}-{MODE_NAMES[mode]}" + (f"-{strategy}" if strategy else "")
@@ -92,7 +93,7 @@ def add_teacher_rows(rows, files):
     for path in files:
         r = json.load(open(path, encoding="utf-8"))
         if r.get("teacher_metrics") and r.get("teacher_layers"):
-            key = (r["task"], r["teacher_layers"], "ft", None, 0.0, r["T"], 0.0, tuple(eval_on(r)))
+            key = (r["task"], r["teacher_layers"], "ft", None, 0.0, r["T"], 0.0, tuple(eval_on(r)), None)
             teachers[key][r.get("teacher")] = (r["teacher_metrics"][r.get("best_metric_name", "acc")], path)
     for key, found in teachers.items():
         if any(k[:3] == key[:3] and k[7] == key[7] for k in rows):
@@ -118,7 +119,8 @@ def table(rows):
             spread = f" ± {statistics.stdev(v):.4f}" if len(v) > 1 else ""
             note = f" ({rows[k]['unfinished']} running)" if rows[k]["unfinished"] else ""
             where = "" if k[7] == ("dev",) or k[7] == ("dev_matched", "dev_mismatched") else f" [on {k[7][0]}]"
-            lines.append(f"| {model_label(k, deepest)}{where} | {statistics.mean(v):.4f}{spread} | {len(v)}{note} |")
+            budget = f", {k[8]} steps" if any(o != k and o[:8] == k[:8] for o in keys) and k[8] else ""
+            lines.append(f"| {model_label(k, deepest)}{budget}{where} | {statistics.mean(v):.4f}{spread} | {len(v)}{note} |")
         lines.append("")
     return "\n".join(lines)
 

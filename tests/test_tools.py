@@ -18,12 +18,13 @@ from conftest import ROOT
 ACTIVE_ENV = {"VIRTUAL_ENV": sys.prefix, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
 
 
-def fake_run(folder, mode, seed, best, strategy=None, layers=3, steps=(100, 200)):
+def fake_run(folder, mode, seed, best, strategy=None, layers=3, steps=(100, 200), total_steps=None):
     os.makedirs(folder, exist_ok=True)
     r = {"task": "sst-2", "mode": mode, "strategy": strategy, "alpha": 0.7 if mode != "ft" else 0.0, "T": 10.0,
          "beta": 500.0 if mode == "pkd" else 0.0, "num_student_layers": layers, "seed": seed, "best_metric": best,
          "best_metric_name": "acc", "finished": True, "eval_on": ["dev"],
-         "history": [{"step": s, "acc": best - 0.01 * (len(steps) - i - 1)} for i, s in enumerate(steps)]}
+         "history": [{"step": s, "acc": best - 0.01 * (len(steps) - i - 1)} for i, s in enumerate(steps)],
+         "total_steps": total_steps}
     json.dump(r, open(os.path.join(folder, "results.json"), "w"))
     return str(folder)
 
@@ -39,6 +40,9 @@ def test_collect_results_groups_seeds(tmp_path):
     assert lines[2] == "| BERT6 (teacher) | 0.9000 | 1 |"
     assert lines[3] == "| BERT3-FT | 0.8100 ± 0.0141 | 2 |"
     assert lines[4] == "| BERT3-PKD-skip (α 0.7, T 10, β 500) | 0.8200 ± 0.0141 | 2 |"
+    fake_run(tmp_path / "teacher_long", "ft", 1, 0.92, layers=6, total_steps=4000)  # another recipe: its own row
+    lines = collect_results.table(collect_results.collect(collect_results.find_results([str(tmp_path)]))).splitlines()
+    assert lines[2:4] == ["| BERT6 (teacher) | 0.9000 | 1 |", "| BERT6 (teacher), 4000 steps | 0.9200 | 1 |"]
 
 
 def test_run_records_give_best_and_last(tmp_path):
