@@ -97,8 +97,8 @@ def weights_of(cls, path, flag):
 
 def load_model(cls, path, flag):
     """cls.from_pretrained(path) with the weights read by safe_weights, never by paddle.load, and refused
-    (naming the first missing weight) unless they fill the whole encoder: from_pretrained would start the
-    missing ones at random with only a warning.
+    (naming the first missing weight) unless they fill the whole encoder and, for a classifier, its head:
+    from_pretrained would start the missing ones at random with only a warning.
 
     from_pretrained keeps doing the rest: config, dtype, adding or dropping the `bert.` (`ernie.`, ...)
     prefix. (Not with low_cpu_mem_usage, which would drop the given state_dict.)

@@ -186,10 +186,6 @@ def check_covers(model_class, config, keys, what):
     """
     prefix = model_class.base_model_prefix
     (wanted, head), have = weight_names(model_class, config), encoder_state(keys, prefix)
-    no_head = [k for k in head if k not in set(keys)]
-    if no_head:
-        raise InputError(f"{what}: no {no_head[0]} in the weights: a pre-trained encoder, not a fine-tuned "
-                         f"{model_class.__name__} (its head would start at random); fine-tune a teacher first")
     have_set = set(have)
     required = [k for k in wanted if not k.startswith(POOLER)]
     missing = [k for k in required if k not in have_set]
@@ -201,3 +197,20 @@ def check_covers(model_class, config, keys, what):
     if extra:
         raise InputError(f"{what}: the weights hold {prefix}.{extra[0]}, which the {config.model_type} model "
                          f"config.json describes has no place for ({len(extra)} such weights)")
+    check_head(model_class, head, keys, what)
+
+
+def check_head(model_class, head, keys, what):
+    """A task model's head (HEAD: its weight names) is in the checkpoint: from_pretrained would start it at
+    random, and a teacher would teach noise."""
+    keys = set(keys)
+    no_head = [k for k in head if k not in keys]
+    if not no_head:
+        return
+    others = sorted(k for k in keys if not k.startswith(model_class.base_model_prefix + "."))
+    if others and any(k.startswith(model_class.base_model_prefix + ".") for k in keys):
+        raise InputError(f"{what}: the weights hold {others[0]} but no {no_head[0]}: not a fine-tuned "
+                         f"{model_class.__name__} (a pre-training head, or another version's layout?); its head "
+                         f"would start at random")
+    raise InputError(f"{what}: no {no_head[0]} in the weights: a pre-trained encoder, not a fine-tuned "
+                     f"{model_class.__name__} (its head would start at random)")

@@ -29,6 +29,15 @@ def sst2_dir(tmp_path_factory):
     return path
 
 
+def classifier_of(folder, num_classes=2):
+    """A classifier whose encoder is all of FOLDER's pre-trained one; its head starts at random."""
+    import modeling
+
+    source = modeling.load_pretrained(folder)
+    config = modeling.student_config(source.config, source.config.num_hidden_layers, num_classes)
+    return modeling.build_student(config, source)
+
+
 def common_args(data_dir, model_dir, output_dir, *extra):
     return ["--task_name", "SST-2", "--data_dir", data_dir, "--model_name_or_path", model_dir,
             "--output_dir", output_dir, "--batch_size", "16", "--max_seq_length", "32",

@@ -15,7 +15,7 @@ from model_folders import encoders
 import export_model
 import modeling
 import run_patient_kd
-from conftest import common_args
+from conftest import classifier_of, common_args
 from demo_assets import write_tiny_encoder
 from deploy import inference
 from model_folders import safe_weights
@@ -122,12 +122,6 @@ def test_onnx_exports_of_ernie3(precision, atol, teachers, sst2_dir, tmp_path):
 
 # ---- the student is the bottom of the model it is built from ----
 
-def classifier_of(folder):
-    """A classifier whose encoder is the pre-trained one of FOLDER, all its layers (the head at random)."""
-    source = modeling.load_pretrained(folder)
-    return modeling.build_student(modeling.student_config(source.config, source.config.num_hidden_layers, 2), source)
-
-
 def hidden_states(model, tokenizer):
     enc = tokenizer(["the movie was good", "not a great film but funny at times"], ["very dull", "boring"],
                     padding=True, return_attention_mask=True)
@@ -219,7 +213,7 @@ def test_a_pretrained_model_as_teacher_is_refused(fam, pretrained, sst2_dir, tmp
     assert status == 2 and line.startswith(f"error: --teacher_finetuned_model_path {pretrained[fam]}: no classifier.")
     classifier = encoders.family_of_folder(pretrained[fam], "x").classifier.__name__
     assert line.endswith(f"in the weights: a pre-trained encoder, not a fine-tuned {classifier} (its head would "
-                         "start at random); fine-tune a teacher first")
+                         "start at random)")
     assert not (tmp_path / "out").exists()
 
 

@@ -1,4 +1,7 @@
 """Student initialisation copies exactly the intended tensors; the teacher stays frozen."""
+import os
+import shutil
+
 import numpy as np
 import paddle
 import pytest
@@ -6,6 +9,7 @@ import pytest
 import modeling
 from args import InputError
 from kd_loss import stack_cls
+from model_folders import safe_weights
 
 
 def test_student_copies_embeddings_bottom_layers_and_pooler_only(tiny_bert):
@@ -65,6 +69,21 @@ def test_a_pretrained_encoder_is_no_teacher(tiny_bert):
     with pytest.raises(InputError, match="no classifier.weight in the weights: a pre-trained encoder, not a "
                                          "fine-tuned BertForSequenceClassification"):
         modeling.load_teacher(tiny_bert, num_classes=2)
+
+
+def test_a_checkpoint_with_another_head_is_no_classifier(tiny_bert, tmp_path):
+    """A pre-training checkpoint (bert.* and an MLM head) has a head, but not the classifier's."""
+    folder = tmp_path / "mlm"
+    shutil.copytree(tiny_bert, folder)
+    state = {f"bert.{k}": v for k, v in safe_weights.read_weights(safe_weights.weights_file(str(folder))).items()}
+    state["cls.predictions.bias"] = np.zeros(4, dtype="float32")
+    for name in os.listdir(folder):
+        if name in safe_weights.MODEL_WEIGHT_FILES:
+            os.remove(folder / name)
+    safe_weights.write_safetensors(state, str(folder / safe_weights.SAFETENSORS))
+    with pytest.raises(InputError, match="hold cls.predictions.bias but no classifier.weight: not a fine-tuned "
+                                         "BertForSequenceClassification"):
+        modeling.load_classifier(str(folder), "x")
 
 
 def test_model_folder_missing_files_is_reported(tmp_path, tiny_bert):

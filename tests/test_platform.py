@@ -12,13 +12,11 @@ from runtime import cpu_env
 from deploy import inference
 from runtime import paddle_compat
 from args import InputError
-from conftest import ROOT, common_args
+from conftest import ROOT, classifier_of, common_args
 
 
 def test_export_writes_the_running_paddles_format_and_says_so(tiny_bert, tmp_path):
-    import modeling
-
-    inference.export(modeling.load_classifier(tiny_bert, "x"), str(tmp_path))
+    inference.export(classifier_of(tiny_bert), str(tmp_path))
     info = json.load(open(tmp_path / inference.EXPORT_INFO))
     assert info["engine"] == "paddle" and info["paddle"] == paddle_compat.VERSION
     assert os.path.isfile(tmp_path / paddle_compat.PROGRAM_FILES[info["program"]])

@@ -8,7 +8,7 @@ import pytest
 import collect_results
 import modeling
 import run_patient_kd
-from conftest import common_args
+from conftest import classifier_of, common_args
 
 
 def test_early_stopping_stops_and_stays_stopped_on_resume(sst2_dir, tiny_bert, tmp_path):
@@ -35,7 +35,7 @@ def test_patience_counts_evaluations_without_a_new_best(sst2_dir, tiny_bert, tmp
 @pytest.fixture(scope="module")
 def untrained_teacher(tiny_bert, tmp_path_factory):
     """A teacher whose classifier outputs the same logits for every sentence: it learned nothing."""
-    model = modeling.load_classifier(tiny_bert, "x")
+    model = classifier_of(tiny_bert)
     for p in model.classifier.parameters():
         p.set_value(paddle.zeros_like(p))
     out = str(tmp_path_factory.mktemp("untrained"))
