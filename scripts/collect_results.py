@@ -38,7 +38,7 @@ def run_record(path, r):
             "best": r.get("best_metric"), "best_step": r.get("best_step"), "last": last.get(metric),
             "last_step": last.get("step"), "train_seconds": r.get("train_seconds"),
             "finished": r.get("finished", False), "eval_on": eval_on(r),
-            "teacher_metric": (r.get("teacher_metrics") or {}).get(metric)}
+            "teacher_metric": (r.get("teacher_metrics") or {}).get(metric), "teacher_layers": r.get("teacher_layers")}
 
 
 def mode_of(record):
@@ -111,7 +111,7 @@ def table(rows):
     lines = []
     for task in sorted({k[0] for k in rows}):
         keys = sorted((k for k in rows if k[0] == task),
-                      key=lambda k: (-(k[1] or 0), order[k[2]], k[3] or "", k[4], k[5], k[6]))
+                      key=lambda k: (-(k[1] or 0), order[k[2]], k[3] or "", k[4], k[5], k[6], k[8] or 0))
         metric = rows[keys[0]]["metric"]
         lines += [f"| Model | {TASK_NAMES.get(task, task)} (dev {metric}) | n |", "|---|---|---|"]
         for k in keys:

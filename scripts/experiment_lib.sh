@@ -56,7 +56,7 @@ final_students() {  # FT, KD, PKD-skip and PKD-last for each seed in SEEDS: STUD
     done
 }
 
-write_results() {  # write_results NAME TITLE: RESULTS/NAME_runs/, NAME.{md,json,png}, NAME_report.md, README tables
+write_results() {  # write_results NAME TITLE: RESULTS/NAME_runs/, NAME.{md,json,png}, NAME_report.md
     dry env RESULTS="$RESULTS" bash scripts/publish_results.sh "$OUT" "$1" "$2"
 }
 

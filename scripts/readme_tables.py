@@ -13,7 +13,8 @@ A generated table sits between two comments that name its kind and its runs JSON
 Kinds: `students` (the teacher, then per mode the best dev metric and the metric at the last
 evaluation, mean ± std over seeds, the share of the FT -> teacher gap closed, the median train
 seconds) and `paired` (per pair of modes, the mean paired difference by seed and how many seeds
-are above 0). Both use the student runs under a `final/` folder, as report_seeds.py does.
+are above 0). Both use the student runs under a `final/` folder, as report_seeds.py does, and only the
+seeds that every mode has finished.
 """
 import argparse
 import json
@@ -27,50 +28,63 @@ from report_seeds import MODES, PAIRS, gap_closed, students
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ("README.md", "docs/experiments.md")
-BLOCK = re.compile(r"(<!-- table (\w+) (\S+) -->\n)(.*?)(<!-- end table -->)", re.S)
+# the body may not hold another block's start: a lost end marker must not swallow the prose up to the next one
+BLOCK = re.compile(r"(<!-- table (\w+) (\S+) -->\n)((?:(?!<!-- table ).)*?)(<!-- end table -->)", re.S)
 
 
-def teacher_metric(records, runs):
-    """The teacher's dev metric: as the KD and PKD runs measured it, else from a run named teacher evaluated on dev."""
-    measured = {r["teacher_metric"] for by_seed in runs.values() for r in by_seed.values() if r.get("teacher_metric")}
+def complete(runs):
+    """{mode: {seed: record}} kept to the seeds every mode has finished: while an experiment runs, means
+    over different seed sets would compare unlike things."""
+    seeds = set.intersection(*(set(by_seed) for by_seed in runs.values())) if runs else set()
+    return {mode: {s: r for s, r in by_seed.items() if s in seeds} for mode, by_seed in runs.items()}, sorted(seeds)
+
+
+def teacher_of(records, runs):
+    """(the teacher's dev metric, its layers or None): as the KD and PKD runs measured it, else from a run
+    named teacher evaluated on dev (the same run on another stack counts once); None when neither."""
+    students_seen = [r for by_seed in runs.values() for r in by_seed.values() if r.get("teacher_metric")]
+    measured = {(r["teacher_metric"], r.get("teacher_layers")) for r in students_seen}
     if len(measured) == 1:
         return measured.pop()
-    on_dev = {r["best"] for r in records if os.path.basename(r["run"]) == "teacher" and r.get("eval_on") == ["dev"]}
-    return on_dev.pop() if len(on_dev) == 1 else None  # the same teacher run again (another stack) counts once
+    on_dev = {(r["best"], r["layers"]) for r in records
+              if os.path.basename(r["run"]) == "teacher" and r.get("eval_on") == ["dev"]}
+    return on_dev.pop() if len(on_dev) == 1 else None
 
 
 def label(record):
     key = (record["task"], record["layers"], record["mode"], record["strategy"], record["alpha"], record["T"],
-           record["beta"], None)
+           record["beta"])
     return model_label(key)
 
 
 def students_table(records):
-    runs = students(records)
+    runs, seeds = complete(students(records))
+    if "ft" not in runs or not seeds:
+        raise ValueError("no seed with every mode finished, FT included, under final/")
     metric = next(iter(runs["ft"].values()))["metric"]
-    teacher = teacher_metric(records, runs)
-    gap = dict(gap_closed(runs, teacher)) if teacher is not None else {}
+    teacher = teacher_of(records, runs)
+    ft = statistics.mean(r["best"] for r in runs["ft"].values())
+    gap = dict(gap_closed(runs, teacher[0])) if teacher and teacher[0] != ft else {}
     lines = [f"| Model | best dev {metric}, mean ± std | dev {metric} at the last step | FT -> teacher gap closed "
-             "| seeds | train s per run (median) |", "|---|---|---|---|---|---|"]
-    if teacher is not None:
-        lines.append(f"| BERT{max(r['layers'] for r in records)} teacher | {teacher:.4f} | | | | |")
+             f"| seeds | train s per run (median) |", "|---|---|---|---|---|---|"]
+    if teacher:
+        lines.append(f"| BERT{teacher[1] or ''} teacher | {teacher[0]:.4f} | | | | |")
     for mode in (m for m in MODES if m in runs):
         by_seed = list(runs[mode].values())
         seconds = [r["train_seconds"] for r in by_seed if r.get("train_seconds")]
         share = f"{gap[mode]:.0%}" if mode in gap else ""
         median = f"{statistics.median(seconds):.0f}" if seconds else ""
         lines.append(f"| {label(by_seed[0])} | {mean_std([r['best'] for r in by_seed])} | "
-                     f"{mean_std([r['last'] for r in by_seed])} | {share} | {len(by_seed)} | {median} |")
+                     f"{mean_std([r['last'] for r in by_seed])} | {share} | {', '.join(map(str, seeds))} | {median} |")
     return lines
 
 
 def paired_table(records):
-    runs = students(records)
+    runs, seeds = complete(students(records))
     lines = ["| paired by seed, points | best: mean | best: seeds above 0 | last step: mean | last step: seeds above 0 |",
              "|---|---|---|---|---|"]
     for a, b in PAIRS:
-        seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
-        if not seeds:
+        if a not in runs or b not in runs or not seeds:
             continue
         cells = []
         for key in ("best", "last"):
@@ -91,8 +105,14 @@ def render(text, root=ROOT):
             raise ValueError(f"unknown table kind {kind!r} (one of {', '.join(KINDS)})")
         with open(os.path.join(root, source), encoding="utf-8") as f:
             records = json.load(f)
-        return head + "\n".join(KINDS[kind](records)) + "\n" + end
-    return BLOCK.sub(fill, text)
+        try:
+            return head + "\n".join(KINDS[kind](records)) + "\n" + end
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from e
+    new = BLOCK.sub(fill, text)
+    if new.count("<!-- table ") != new.count("<!-- end table -->"):
+        raise ValueError("a '<!-- table KIND JSON -->' line without its '<!-- end table -->'")
+    return new
 
 
 def main():

@@ -13,7 +13,7 @@
 # 3. alpha/T (KD), then beta (PKD-skip) chosen on the held-out examples with 1-epoch students, seed 0;
 # 4. 2-layer students (the first 2 layers of the pre-trained m3e-small): FT, KD, PKD-skip {2},
 #    PKD-last {3}, seeds SEEDS, EPOCHS epochs each, dev evaluated every 100 steps and at the end;
-# 5. RESULTS/chnsenticorp_m3e.{md,json,png} and the per-seed report.
+# 5. RESULTS/chnsenticorp_m3e_runs/, .{md,json,png} and _report.md (scripts/publish_results.sh).
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), EPOCHS (2), HOLDOUT (1000);
 # ALPHA, T and BETA together skip step 3.

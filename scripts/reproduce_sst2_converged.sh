@@ -12,7 +12,7 @@
 # 2. 3-layer students, FT, KD, PKD-skip {2,4}, PKD-last {4,5}, one run per seed in SEEDS, each
 #    EPOCHS epochs of the whole train set, dev evaluated every 500 steps and at the end, with the
 #    weights reproduce_sst2_cpu.sh chose on held-out train (ALPHA 0.5, T 10, BETA 100);
-# 3. RESULTS/sst2_converged.{md,json,png} and the paper-style report (scripts/report_seeds.py).
+# 3. RESULTS/sst2_converged_runs/, .{md,json,png} and _report.md (scripts/publish_results.sh).
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), EPOCHS (2), HOLDOUT (2000),
 # TRAIN_EXAMPLES (32000, the earlier teacher's), ALPHA, T, BETA.

@@ -11,7 +11,8 @@
 # 4. 3-layer students (first 3 layers of the pre-trained MiniLM): FT, KD, PKD-skip {2,4}, PKD-last
 #    {4,5}, one run per seed in SEEDS, each STUDENT_STEPS steps on the same TRAIN_EXAMPLES subset;
 # 5. re-run one configuration with the same seed (reproducibility);
-# 6. write RESULTS/sst2_minilm.{md,json,png}: table, one record per run, dev accuracy against step.
+# 6. scripts/publish_results.sh: RESULTS/sst2_minilm_runs/ (the results.json copies), sst2_minilm.{md,json,png}
+#    (table, one record per run, dev accuracy against step) and sst2_minilm_report.md.
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), TRAIN_EXAMPLES (32000),
 # HOLDOUT (2000), TEACHER_STEPS (1500), STUDENT_STEPS (800), SWEEP_STEPS (400); ALPHA, T and BETA

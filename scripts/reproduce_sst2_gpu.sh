@@ -11,7 +11,7 @@
 #    around the reference's recommendations (KD alpha 0.8 T 10; PKD alpha 0.9 T 10 beta 500-700);
 # 3. 6-layer students (first 6 layers of bert-base-uncased), EPOCHS epochs each (reference: 4, batch
 #    32, lr 5e-5, warmup 0.1), mixed precision, KD and PKD from the teacher cache;
-# 4. RESULTS/sst2_bert_base.{md,json,png}, as the CPU experiment writes for MiniLM.
+# 4. RESULTS/sst2_bert_base_runs/, .{md,json,png} and _report.md (scripts/publish_results.sh).
 # With several GPUs in CUDA_VISIBLE_DEVICES each run is data-parallel over them (same global batch).
 #
 # Expected wall time: an ESTIMATE, not measured (no GPU where this was written), from the FLOPs of

@@ -1,6 +1,7 @@
 """The everyday tools: results table, curves plot, grid search, reference launcher, model install."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,7 +60,7 @@ def two_seeds_of_ft_and_kd(tmp_path):
         for mode, best in (("ft", ft), ("kd", kd)):
             path = os.path.join(fake_run(tmp_path / "final" / f"{mode}{seed}", mode, seed, best), "results.json")
             r = json.load(open(path))
-            r["teacher_metrics"] = {"acc": 0.90}
+            r["teacher_metrics"], r["teacher_layers"] = {"acc": 0.90}, 6
             records.append(collect_results.run_record(path, r))
     return records
 
@@ -76,17 +77,23 @@ def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
 
 def test_readme_tables_are_written_from_the_runs_json(tmp_path):
     records = two_seeds_of_ft_and_kd(tmp_path)
+    path = os.path.join(fake_run(tmp_path / "final" / "ft3", "ft", 3, 0.99), "results.json")
+    records.append(collect_results.run_record(path, json.load(open(path))))  # seed 3 of FT alone: left out
     json.dump(records, open(tmp_path / "runs.json", "w"))
     page = ("text\n<!-- table students runs.json -->\n| typed by hand | 0.99 |\n<!-- end table -->\n"
             "<!-- table paired runs.json -->\n<!-- end table -->\nmore text\n")
     text = readme_tables.render(page, root=str(tmp_path))
     assert "0.99" not in text and text.startswith("text\n") and text.endswith("<!-- end table -->\nmore text\n")
-    assert "| BERT3 teacher | 0.9000 |" in text
-    assert "| BERT3-KD (α 0.7, T 10) | 0.8250 ± 0.0212 | 0.8250 ± 0.0212 | 17% | 2 |" in text
+    assert "| BERT6 teacher | 0.9000 |" in text
+    assert "| BERT3-FT | 0.8100 ± 0.0141 | 0.8100 ± 0.0141 |  | 1, 2 |" in text
+    assert "| BERT3-KD (α 0.7, T 10) | 0.8250 ± 0.0212 | 0.8250 ± 0.0212 | 17% | 1, 2 |" in text
     assert "| kd - ft | +1.50 | 1 of 2 | +1.50 | 1 of 2 |" in text
     assert readme_tables.render(text, root=str(tmp_path)) == text
     with pytest.raises(ValueError, match="unknown table kind 'median'"):
         readme_tables.render("<!-- table median runs.json -->\n<!-- end table -->", root=str(tmp_path))
+    lost_end = page.replace("<!-- end table -->\n<!-- table paired", "<!-- table paired", 1)
+    with pytest.raises(ValueError, match="without its '<!-- end table -->'"):
+        readme_tables.render(lost_end, root=str(tmp_path))
 
 
 def test_readme_and_experiments_tables_match_the_committed_json():
@@ -181,7 +188,7 @@ def test_gpu_experiment_dry_run_prints_valid_commands():
 
 
 def test_publish_results_copies_finished_runs_and_writes_the_report(tmp_path):
-    out, results = tmp_path / "out", tmp_path / "results"
+    out, results = tmp_path / "my runs", tmp_path / "results"  # a space: paths stay quoted
     fake_run(out / "teacher", "ft", 0, 0.90, layers=6)
     for seed in (1, 2):
         fake_run(out / "final" / f"ft_seed{seed}", "ft", seed, 0.80 + seed / 100)
@@ -201,4 +208,10 @@ def test_publish_results_copies_finished_runs_and_writes_the_report(tmp_path):
     records = json.load(open(results / "exp.json"))
     assert sorted(r["run"] for r in records)[0] == "exp_runs/final/ft_seed1"
     assert "| kd - ft | +2.50 | +3.00 | +2.00 | 2 of 2 |" in (results / "exp_report.md").read_text()
-    assert open(results / "exp.png", "rb").read(4) == b"\x89PNG" and (results / "exp.md").exists()
+    assert open(results / "exp.png", "rb").read(4) == b"\x89PNG"
+    assert "| BERT3-FT | 0.8150 ± 0.0071 | 2 |" in (results / "exp.md").read_text()
+    shutil.rmtree(out / "final" / "kd_seed2")  # published again: the copies are what OUT has now
+    assert subprocess.run(proc.args, capture_output=True, env={**os.environ, **ACTIVE_ENV, "RESULTS": str(results)},
+                          timeout=120).returncode == 0
+    assert not (results / "exp_runs" / "final" / "kd_seed2").exists()
+    assert [p.name for p in results.iterdir() if p.name.startswith(".")] == []
