@@ -45,4 +45,4 @@ choose_weights "0.5 0.9" "5 10" "100 1000 10000"
 
 final_students
 
-write_results chnsenticorp_m3e "ChnSentiCorp dev, 2-layer m3e-small students, $EPOCHS epochs (mean ± std over seeds $SEEDS)"
+write_results chnsenticorp_m3e "ChnSentiCorp dev, 2-layer m3e-small students, $EPOCHS epochs, seeds $SEEDS"

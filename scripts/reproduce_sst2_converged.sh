@@ -55,4 +55,4 @@ STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/$c
          --num_train_epochs "$EPOCHS" --eval_steps 500 --save_steps 500)
 final_students
 
-write_results sst2_converged "SST-2 dev, 3-layer MiniLM students, $EPOCHS epochs (mean ± std over seeds $SEEDS)"
+write_results sst2_converged "SST-2 dev, 3-layer MiniLM students, $EPOCHS epochs, seeds $SEEDS"
