@@ -20,7 +20,7 @@ if [ -z "${VENV:-}" ] && [ -n "$ACTIVE" ] && [ "$ACTIVE" != "$ROOT/.venv" ] \
     cd "$ROOT"
     return 0 2> /dev/null || exit 0
 fi
-VENV="${VENV:-$ROOT/.venv}"
+VENV="$(realpath -m "${VENV:-$ROOT/.venv}")"  # absolute: a relative PATH entry would break at the scripts' next cd
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 REQUIREMENTS="${REQUIREMENTS:-requirements.txt}"
 case "$REQUIREMENTS" in /*) ;; *) REQUIREMENTS="$ROOT/$REQUIREMENTS" ;; esac
