@@ -24,19 +24,12 @@ import statistics
 import sys
 
 from collect_results import mean_std, model_label
-from report_seeds import MODES, PAIRS, gap_closed, students
+from report_seeds import MODES, PAIRS, complete, gap_closed, students
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ("README.md", "docs/experiments.md")
 # the body may not hold another block's start: a lost end marker must not swallow the prose up to the next one
 BLOCK = re.compile(r"(<!-- table (\w+) (\S+) -->\n)((?:(?!<!-- table ).)*?)(<!-- end table -->)", re.S)
-
-
-def complete(runs):
-    """{mode: {seed: record}} kept to the seeds every mode has finished: while an experiment runs, means
-    over different seed sets would compare unlike things."""
-    seeds = set.intersection(*(set(by_seed) for by_seed in runs.values())) if runs else set()
-    return {mode: {s: r for s, r in by_seed.items() if s in seeds} for mode, by_seed in runs.items()}, sorted(seeds)
 
 
 def teacher_of(records, runs):

@@ -29,18 +29,28 @@ def students(records, everything=False):
     return out
 
 
+def complete(runs):
+    """({mode: {seed: record}} kept to the seeds every mode has finished, those seeds): while an experiment
+    runs, means over different seed sets would compare unlike things."""
+    seeds = set.intersection(*(set(by_seed) for by_seed in runs.values())) if runs else set()
+    return {mode: {s: r for s, r in by_seed.items() if s in seeds} for mode, by_seed in runs.items()}, sorted(seeds)
+
+
 def per_mode_table(runs, seeds, metric):
+    """Means over the seeds every mode has (complete); each seed's own cell for every seed there is."""
+    common = complete(runs)[1]
     lines = [f"| mode | best dev {metric}, mean ± std | at the last step, mean ± std | "
              + " | ".join(f"seed {s} best / last" for s in seeds) + " | train s per run |",
              "|---|---|---|" + "---|" * len(seeds) + "---|"]
     for mode in (m for m in MODES if m in runs):
         by_seed = runs[mode]
-        best = [by_seed[s]["best"] for s in seeds if s in by_seed]
-        last = [by_seed[s]["last"] for s in seeds if s in by_seed]
+        best = [by_seed[s]["best"] for s in common]
+        last = [by_seed[s]["last"] for s in common]
         cells = [f"{by_seed[s]['best']:.4f} / {by_seed[s]['last']:.4f}" if s in by_seed else "-" for s in seeds]
         seconds = [by_seed[s]["train_seconds"] for s in seeds if by_seed.get(s, {}).get("train_seconds")]
         median = f"{statistics.median(seconds):.0f}" if seconds else "-"
-        lines.append(f"| {mode} | {mean_std(best)} | {mean_std(last)} | " + " | ".join(cells) + f" | {median} |")
+        means = f"{mean_std(best)} | {mean_std(last)}" if common else "- | -"
+        lines.append(f"| {mode} | {means} | " + " | ".join(cells) + f" | {median} |")
     return lines
 
 
@@ -75,10 +85,11 @@ def report(records, title, everything=False):
     lines += ["", "Paired differences of the best dev metric (same seed = same initialisation and data order):", ""]
     lines += paired_table(runs, seeds, "best")
     lines += ["", "Paired differences of the metric at the last step:", ""] + paired_table(runs, seeds, "last")
-    if len(teachers) == 1 and "ft" in runs:
+    if len(teachers) == 1 and "ft" in runs and complete(runs)[1]:
         teacher = teachers.pop()
         lines += ["", f"Share of the FT -> teacher gap closed (teacher {metric} {teacher:.4f} on the same dev set, "
-                      f"best-metric means): " + ", ".join(f"{m} {share:.0%}" for m, share in gap_closed(runs, teacher))]
+                      f"best-metric means over seeds {', '.join(map(str, complete(runs)[1]))}): "
+                      + ", ".join(f"{m} {share:.0%}" for m, share in gap_closed(complete(runs)[0], teacher))]
     return "\n".join(lines) + "\n"
 
 

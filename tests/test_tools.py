@@ -69,9 +69,11 @@ def test_report_seeds_pairs_runs_by_seed_and_closes_the_gap(tmp_path):
     import report_seeds
 
     records = two_seeds_of_ft_and_kd(tmp_path)
+    path = os.path.join(fake_run(tmp_path / "final" / "ft3", "ft", 3, 0.99), "results.json")
+    records.append(collect_results.run_record(path, json.load(open(path))))  # FT alone has seed 3: not in the means
     text = report_seeds.report(records, "t")
-    assert "| ft | 0.8100 ± 0.0141 | 0.8100 ± 0.0141 |" in text
-    assert "| kd - ft | +1.50 | +4.00 | -1.00 | 1 of 2 |" in text
+    assert "| ft | 0.8100 ± 0.0141 | 0.8100 ± 0.0141 | 0.8000 / 0.8000 | 0.8200 / 0.8200 | 0.9900 / 0.9900 |" in text
+    assert "| kd - ft | +1.50 | +4.00 | -1.00 | - | 1 of 2 |" in text
     assert "kd 17%" in text  # (0.825 - 0.81) / (0.90 - 0.81)
 
 
