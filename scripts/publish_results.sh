@@ -50,4 +50,8 @@ if [ ${#runs[@]} -gt 0 ]; then
     python "$ROOT/scripts/plot_curves.py" "${runs[@]}" --labels "${labels[@]}" --out "$NAME.png" --title "$TITLE" \
         > /dev/null
 fi
-echo "wrote $RESULTS/$NAME.md, .json, _report.md, .png from ${#runs[@]} final runs"
+if [ ${#runs[@]} -gt 0 ]; then
+    echo "wrote $RESULTS/${NAME}_runs/, $NAME.md, .json, _report.md, .png (${#runs[@]} final runs)"
+else
+    echo "wrote $RESULTS/${NAME}_runs/, $NAME.md, .json (no final run finished yet: no report, no curves)"
+fi
