@@ -49,8 +49,6 @@ if [ ${#runs[@]} -gt 0 ]; then
     python "$ROOT/scripts/report_seeds.py" "$NAME.json" --out "${NAME}_report.md" --title "$TITLE" > /dev/null
     python "$ROOT/scripts/plot_curves.py" "${runs[@]}" --labels "${labels[@]}" --out "$NAME.png" --title "$TITLE" \
         > /dev/null
-fi
-if [ ${#runs[@]} -gt 0 ]; then
     echo "wrote $RESULTS/${NAME}_runs/, $NAME.md, .json, _report.md, .png (${#runs[@]} final runs)"
 else
     echo "wrote $RESULTS/${NAME}_runs/, $NAME.md, .json (no final run finished yet: no report, no curves)"

@@ -85,11 +85,12 @@ def report(records, title, everything=False):
     lines += ["", "Paired differences of the best dev metric (same seed = same initialisation and data order):", ""]
     lines += paired_table(runs, seeds, "best")
     lines += ["", "Paired differences of the metric at the last step:", ""] + paired_table(runs, seeds, "last")
-    if len(teachers) == 1 and "ft" in runs and complete(runs)[1]:
+    complete_runs, common = complete(runs)
+    if len(teachers) == 1 and "ft" in runs and common:
         teacher = teachers.pop()
         lines += ["", f"Share of the FT -> teacher gap closed (teacher {metric} {teacher:.4f} on the same dev set, "
-                      f"best-metric means over seeds {', '.join(map(str, complete(runs)[1]))}): "
-                      + ", ".join(f"{m} {share:.0%}" for m, share in gap_closed(complete(runs)[0], teacher))]
+                      f"best-metric means over seeds {', '.join(map(str, common))}): "
+                      + ", ".join(f"{m} {share:.0%}" for m, share in gap_closed(complete_runs, teacher))]
     return "\n".join(lines) + "\n"
 
 
