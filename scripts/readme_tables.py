@@ -24,7 +24,7 @@ import statistics
 import sys
 
 from collect_results import mean_std, model_label
-from report_seeds import MODES, PAIRS, complete, gap_closed, students
+from report_seeds import MODES, PAIRS, complete, gap_closed, paired_diffs, students
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ("README.md", "docs/experiments.md")
@@ -81,7 +81,7 @@ def paired_table(records):
             continue
         cells = []
         for key in ("best", "last"):
-            diffs = [100 * (runs[a][s][key] - runs[b][s][key]) for s in seeds]
+            diffs = list(paired_diffs(runs, a, b, key).values())
             cells += [f"{statistics.mean(diffs):+.2f}", f"{sum(d > 0 for d in diffs)} of {len(diffs)}"]
         lines.append(f"| {a} - {b} | " + " | ".join(cells) + " |")
     return lines

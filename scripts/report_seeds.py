@@ -54,13 +54,18 @@ def per_mode_table(runs, seeds, metric):
     return lines
 
 
+def paired_diffs(runs, a, b, key):
+    """{seed: 100 * (a - b)} of `key` over the seeds both modes have: points, paired by seed."""
+    return {s: 100 * (runs[a][s][key] - runs[b][s][key]) for s in sorted(runs[a]) if s in runs[b]}
+
+
 def paired_table(runs, seeds, key):
     lines = [f"| {key} | mean, points | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds above 0 |",
              "|---|---|" + "---|" * len(seeds) + "---|"]
     for a, b in PAIRS:
         if a not in runs or b not in runs:
             continue
-        diffs = {s: 100 * (runs[a][s][key] - runs[b][s][key]) for s in seeds if s in runs[a] and s in runs[b]}
+        diffs = paired_diffs(runs, a, b, key)
         if diffs:
             above = sum(d > 0 for d in diffs.values())
             lines.append(f"| {a} - {b} | {statistics.mean(diffs.values()):+.2f} | "
