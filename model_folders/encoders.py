@@ -21,6 +21,7 @@ from paddlenlp.transformers import (AutoConfig, BertConfig, BertForSequenceClass
                                     RobertaForSequenceClassification, RobertaModel)
 
 from args import InputError
+from model_folders import CONFIG_FILES
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,6 @@ FAMILIES = {f.name: f for f in (
            architecture_keys=("pad_token_id",)),
 )}
 SUPPORTED = ", ".join(FAMILIES)
-CONFIG_FILES = ("config.json", "model_config.json")  # model_config.json: PaddleNLP <= 2.4 folders (init_class)
 POOLER = "pooler."  # the one encoder part a checkpoint may lack: RoBERTa's classifier has none
 
 

@@ -1,4 +1,5 @@
-"""Upgrade a model folder of an older version (model_state.pdparams, a pickle) to model.safetensors.
+"""Upgrade a model folder of an older version (model_state.pdparams, a pickle; config.json, or PaddleNLP <= 2.4's
+model_config.json) to model.safetensors.
 
     python scripts/upgrade_model.py OLD_DIR            # in place: model.safetensors replaces model_state.pdparams
     python scripts/upgrade_model.py OLD_DIR NEW_DIR    # into a new folder; OLD_DIR is left as it is
@@ -18,7 +19,7 @@ import project_root  # noqa: F401  (first: the project on sys.path)
 
 import numpy as np
 
-from model_folders import safe_weights
+from model_folders import CONFIG_FILES, safe_weights
 
 
 class UpgradeError(Exception):
@@ -29,7 +30,7 @@ def check_old_dir(old_dir):
     """OLD_DIR must be a model folder with one unsharded model_state.pdparams."""
     if not os.path.isdir(old_dir):
         raise UpgradeError(f"{old_dir}: no such folder")
-    if not os.path.isfile(os.path.join(old_dir, "config.json")):
+    if not any(os.path.isfile(os.path.join(old_dir, name)) for name in CONFIG_FILES):
         raise UpgradeError(f"{old_dir}: no config.json in the folder: not a model folder")
     index = sorted(name for name in os.listdir(old_dir) if name.endswith(".index.json"))
     if index:

@@ -5,6 +5,7 @@ load with the same logits, and upgrade_model.py turns them into model.safetensor
 The old loader (PaddleNLP's from_pretrained, which calls paddle.load) is called only on folders these
 tests wrote themselves, to compare.
 """
+import json
 import os
 import shutil
 
@@ -208,6 +209,34 @@ def test_upgrade_in_place_keeps_the_logits(fixture, tmp_path, capsys, no_paddle_
     np.testing.assert_allclose(logits_of(modeling.load_classifier(folder, "x")), expected, rtol=1e-6, atol=1e-7)
     upgrade_model.main([folder])
     assert capsys.readouterr().out.strip() == f"{folder} already holds model.safetensors: nothing to upgrade"
+
+
+def paddlenlp_24_folder(fixture, folder):
+    """FIXTURE as PaddleNLP <= 2.4 saved a classifier (the reference's era): model_config.json holding init_class
+    and the encoder's arguments in init_args, no config.json."""
+    shutil.copytree(fixture, folder)
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    os.remove(os.path.join(folder, "config.json"))
+    for key in ("architectures", "model_type", "paddlenlp_version", "fuse"):
+        config.pop(key, None)
+    with open(os.path.join(folder, "model_config.json"), "w") as f:
+        json.dump({"init_args": [dict(config, init_class="BertModel")], "init_class": "BertForSequenceClassification",
+                   "num_classes": 2}, f)
+    return folder
+
+
+def test_a_paddlenlp_24_folder_loads_and_upgrades(tmp_path, capsys, no_paddle_load):
+    fixture = LEGACY_FIXTURES[-1]
+    folder = paddlenlp_24_folder(fixture, str(tmp_path / "model"))
+    expected = np.load(os.path.join(fixture, "expected_logits.npy"))
+    assert encoders.family_of_folder(folder, "x").name == "bert"
+    np.testing.assert_allclose(logits_of(modeling.load_classifier(folder, "x")), expected, rtol=1e-6, atol=1e-7)
+    upgrade_model.main([folder])
+    assert capsys.readouterr().out.strip().startswith(f"upgraded {folder}: model.safetensors")
+    assert sorted(os.listdir(folder)) == sorted(set(os.listdir(fixture)) - {"config.json", "model_state.pdparams"}
+                                                | {"model_config.json", "model.safetensors"})
+    np.testing.assert_allclose(logits_of(modeling.load_classifier(folder, "x")), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_upgrade_mistakes_are_one_line(tmp_path, tiny_bert, capsys):
