@@ -10,7 +10,7 @@ from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
 from args import InputError
 from kd_loss import stack_cls, teacher_layers_for
-from model_folders import CONFIG_FILES, encoders, safe_weights
+from model_folders import config_file, encoders, safe_weights
 from model_folders.encoders import base_model
 from runtime import checkpoint
 
@@ -30,7 +30,7 @@ def check_model_dir(path, flag):
     """A local model folder must hold a config and weights; report which is missing."""
     if not os.path.isdir(path):
         raise InputError(f"{flag} {path}: no such folder")
-    if not any(os.path.isfile(os.path.join(path, name)) for name in CONFIG_FILES):
+    if config_file(path) is None:
         raise InputError(f"{flag} {path}: no config.json in the folder")
     if not any(os.path.isfile(os.path.join(path, f)) for f in WEIGHT_FILES):
         raise InputError(f"{flag} {path}: no model weights ({' or '.join(WEIGHT_FILES)}) in the folder")

@@ -21,7 +21,7 @@ from paddlenlp.transformers import (AutoConfig, BertConfig, BertForSequenceClass
                                     RobertaForSequenceClassification, RobertaModel)
 
 from args import InputError
-from model_folders import CONFIG_FILES
+from model_folders import config_file
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,14 @@ def _family_of_class(class_name):
 
 
 def _read_config_dict(path, what):
-    for name in CONFIG_FILES:
-        file = os.path.join(path, name)
-        if os.path.isfile(file):
-            try:
-                with open(file, encoding="utf-8") as f:
-                    return json.load(f)
-            except ValueError as e:
-                raise InputError(f"{what}: {name} is not valid JSON ({e})") from None
-    raise InputError(f"{what}: no config.json in the folder")
+    file = config_file(path)
+    if file is None:
+        raise InputError(f"{what}: no config.json in the folder")
+    try:
+        with open(file, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as e:
+        raise InputError(f"{what}: {os.path.basename(file)} is not valid JSON ({e})") from None
 
 
 def family_of_folder(path, what):

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import paddle
 
+from model_folders import CONFIG_FILES
 from runtime import checkpoint
 from runtime import disk_cache
 import modeling
@@ -25,7 +26,7 @@ def cache_key(teacher_dir, encoded, layers):
     """sha256 over the teacher's config and weights, every example's token ids, and the layers."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(teacher_dir)):
-        if name.endswith((".pdparams", ".safetensors")) or name in ("config.json", "model_config.json"):
+        if name.endswith((".pdparams", ".safetensors")) or name in CONFIG_FILES:
             h.update(name.encode() + checkpoint.file_sha256(os.path.join(teacher_dir, name)).encode())
     h.update(json.dumps({"layers": list(layers), "n": len(encoded)}).encode())
     for example in encoded:

@@ -36,9 +36,8 @@ def complete(runs):
     return {mode: {s: r for s, r in by_seed.items() if s in seeds} for mode, by_seed in runs.items()}, sorted(seeds)
 
 
-def per_mode_table(runs, seeds, metric):
-    """Means over the seeds every mode has (complete); each seed's own cell for every seed there is."""
-    common = complete(runs)[1]
+def per_mode_table(runs, seeds, common, metric):
+    """Means over COMMON, the seeds every mode has (complete); each seed's own cell for every seed there is."""
     lines = [f"| mode | best dev {metric}, mean ± std | at the last step, mean ± std | "
              + " | ".join(f"seed {s} best / last" for s in seeds) + " | train s per run |",
              "|---|---|---|" + "---|" * len(seeds) + "---|"]
@@ -86,11 +85,11 @@ def report(records, title, everything=False):
     seeds = sorted({s for by_seed in runs.values() for s in by_seed})
     metric = next(iter(next(iter(runs.values())).values()))["metric"]
     teachers = {r["teacher_metric"] for by_seed in runs.values() for r in by_seed.values() if r.get("teacher_metric")}
-    lines = [f"### {title}", ""] + per_mode_table(runs, seeds, metric)
+    complete_runs, common = complete(runs)
+    lines = [f"### {title}", ""] + per_mode_table(runs, seeds, common, metric)
     lines += ["", "Paired differences of the best dev metric (same seed = same initialisation and data order):", ""]
     lines += paired_table(runs, seeds, "best")
     lines += ["", "Paired differences of the metric at the last step:", ""] + paired_table(runs, seeds, "last")
-    complete_runs, common = complete(runs)
     if len(teachers) == 1 and "ft" in runs and common:
         teacher = teachers.pop()
         lines += ["", f"Share of the FT -> teacher gap closed (teacher {metric} {teacher:.4f} on the same dev set, "

@@ -19,7 +19,7 @@ import project_root  # noqa: F401  (first: the project on sys.path)
 
 import numpy as np
 
-from model_folders import CONFIG_FILES, safe_weights
+from model_folders import config_file, safe_weights
 
 
 class UpgradeError(Exception):
@@ -30,7 +30,7 @@ def check_old_dir(old_dir):
     """OLD_DIR must be a model folder with one unsharded model_state.pdparams."""
     if not os.path.isdir(old_dir):
         raise UpgradeError(f"{old_dir}: no such folder")
-    if not any(os.path.isfile(os.path.join(old_dir, name)) for name in CONFIG_FILES):
+    if config_file(old_dir) is None:
         raise UpgradeError(f"{old_dir}: no config.json in the folder: not a model folder")
     index = sorted(name for name in os.listdir(old_dir) if name.endswith(".index.json"))
     if index:
