@@ -3,12 +3,10 @@ import argparse
 import os
 import sys
 
+from errors import InputError
+
 TASK_NAMES = ("sst-2", "qqp", "chnsenticorp", "cola", "mrpc", "rte", "qnli", "mnli", "wnli", "sts-b")
 DEFAULT_T = 10.0
-
-
-class InputError(Exception):
-    """A mistake of the user's (flag, file, data): reported as one `error:` line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

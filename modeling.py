@@ -8,7 +8,7 @@ import re
 import paddle
 from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
-from args import InputError
+from errors import InputError
 from kd_loss import stack_cls, teacher_layers_for
 from model_folders import config_file, encoders, safe_weights
 from model_folders.encoders import base_model

@@ -17,9 +17,10 @@ import paddle
 from paddlenlp.transformers import LinearDecayWithWarmup
 from tqdm import tqdm
 
-import data
+from tasks import lookup
 import modeling
-from args import InputError, flag_values, parse_args
+from args import build_parser, flag_values, parse_args
+from errors import CheckpointError, InputError, TrainingError
 from kd_loss import pkd_loss, stack_cls
 from runtime import checkpoint, cpu_env, file_lock, paddle_compat
 from runtime.run_log import ScalarLog, log_startup_time, logger, setup_logging
@@ -65,7 +66,7 @@ def main(argv=None):
     except InputError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
-    except (TrainingError, checkpoint.CheckpointError, OSError) as e:
+    except (TrainingError, CheckpointError, OSError) as e:
         logger.error("error: %s", e)
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)
@@ -73,7 +74,7 @@ def main(argv=None):
 
 def train(args):
     world = World()
-    task = data.task_of(args)
+    task = lookup.task_of(args)
     # Flags no run can use are refused before anything is loaded, cached or written.
     tokenizer = modeling.load_run_tokenizer(args)
     modeling.check_model_limits(args, tokenizer)
@@ -152,7 +153,7 @@ def start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_spli
     into `student` and `optimizer`), else a fresh one."""
     config = run_results.run_config(args, task)
     state = checkpoint.resume_state(args.output_dir, config, student, optimizer, args.resume, logger,
-                                    run_results.config_defaults(args, task))
+                                    run_results.config_defaults(build_parser().get_default, task))
     if state is not None:
         reseed(args.seed, state["step"])
         return state
@@ -282,10 +283,6 @@ def evaluate_and_keep_best(run, results, step, epoch):
     logger.info("eval step %d | %s | best %s %.4f at step %d%s", step,
                 " ".join(f"{k} {v:.4f}" for k, v in metrics.items()), results["best_metric_name"],
                 results["best_metric"], results["best_step"], " (saved best_model)" if improved else "")
-
-
-class TrainingError(Exception):
-    """Training cannot go on (non-finite loss); reported as one line, exit status 1."""
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import paddle
 from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
 import data
+
+from tasks import benchmarks
 from deploy import inference
 import machine_peak
 import run_patient_kd
@@ -93,7 +95,7 @@ def onnx_predictors(model, n, workdir):
     scripts/export_model.py --precision int8 does; {} where this stack cannot export ONNX (printed)."""
     from deploy import onnx_export
     from deploy import onnx_predictor
-    from args import InputError
+    from errors import InputError
 
     try:
         inference.check_request("onnx", "int8")
@@ -159,13 +161,14 @@ def bench_train_steps(hidden, reps, workdir, batch=32, seq=128, with_kd=True):
                "labels": paddle.to_tensor(np.arange(batch) % 2), "idx": paddle.to_tensor(np.arange(batch))}
     cache_dir = os.path.join(workdir, "cache")
     os.makedirs(cache_dir, exist_ok=True)
-    teacher_cache.build(cache_dir, teacher, [tensors], batch, layers, print)
-    cache = teacher_cache.TeacherCache(cache_dir)
 
     def live(batch_tensors):
         return run_patient_kd.modeling.teacher_forward(teacher, batch_tensors, layers)
 
-    objective = data.get_task("sst-2").objective
+    teacher_cache.build(cache_dir, live, [tensors], batch, layers, print)
+    cache = teacher_cache.TeacherCache(cache_dir)
+
+    objective = benchmarks.get_task("sst-2").objective
 
     def step(alpha, beta, outputs):
         args = SimpleNamespace(alpha=alpha, beta=beta, T=10.0)

@@ -21,6 +21,8 @@ from project_root import ROOT  # first: the project on sys.path, CPU settings be
 import numpy as np
 
 import data
+
+from tasks import benchmarks
 from deploy import inference
 import modeling
 
@@ -41,9 +43,9 @@ def students(runs_dir, modes):
 
 def dev_logits(model_dir, dev_path, max_seq_length, workdir):
     """{(format, precision): logits} of the dev file, plus the labels."""
-    task = data.get_task("sst-2")
+    task = benchmarks.get_task("sst-2")
     tokenizer = modeling.load_tokenizer(model_dir, "--runs_dir")
-    raw = data.load_file(task, "dev", dev_path)
+    raw = benchmarks.load_file(task, "dev", dev_path)
     encoded = [data.encode(task, tokenizer, max_seq_length)(raw[i], i) for i in range(len(raw))]
     model = modeling.load_classifier(model_dir, "--runs_dir")
     logits = {}

@@ -68,7 +68,7 @@ def student_steps(hidden, shapes=SHAPES, modes=MODES, seed=0):
     import paddle
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-    import data
+    from tasks import benchmarks
     import run_patient_kd
 
     paddle.seed(seed)
@@ -79,7 +79,7 @@ def student_steps(hidden, shapes=SHAPES, modes=MODES, seed=0):
     train_args = SimpleNamespace(learning_rate=5e-5, warmup_proportion=0.1, weight_decay=0.01, adam_epsilon=1e-8,
                                  max_grad_norm=1.0, T=10.0)
     optimizer, scheduler = run_patient_kd.build_optimizer(train_args, model, total_steps=1000)
-    objective = data.get_task("sst-2").objective
+    objective = benchmarks.get_task("sst-2").objective
     steps = {}
     for shape, seq in shapes.items():
         rng = np.random.RandomState(seq)

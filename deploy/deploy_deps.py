@@ -5,7 +5,7 @@ The training and Paddle-inference paths never import these, so the project runs 
 import importlib
 import sys
 
-from args import InputError
+from errors import InputError
 
 INSTALL = "pip install --no-deps -r requirements-deploy.txt"
 NO_PY313_WHEEL = ("paddle2onnx", "onnx")  # no wheels for Python 3.13 (see requirements-deploy.txt)

@@ -12,7 +12,7 @@ import paddle
 from paddle.static import InputSpec
 
 from runtime import paddle_compat
-from args import InputError
+from errors import InputError
 
 PARAMS_FILE = "inference.pdiparams"
 ONNX_FILE = "model.onnx"
@@ -39,7 +39,7 @@ def check_request(fmt, precision):
 
 def export(model, out_dir, fmt="paddle", precision="fp32", task_info=None):
     """Write the model to OUT_DIR in FORMAT (paddle | onnx) and PRECISION (fp32 | int8), with export.json
-    (and in it the task the model was trained on, data.Task.describe(), when known)."""
+    (and in it the task the model was trained on, tasks.task.Task.describe(), when known)."""
     os.makedirs(out_dir, exist_ok=True)
     if fmt == "paddle":
         info = export_program(model, out_dir)

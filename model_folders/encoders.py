@@ -20,7 +20,7 @@ from paddlenlp.transformers import (AutoConfig, BertConfig, BertForSequenceClass
                                     ErnieForSequenceClassification, ErnieModel, RobertaConfig,
                                     RobertaForSequenceClassification, RobertaModel)
 
-from args import InputError
+from errors import InputError
 from model_folders import config_file
 
 

@@ -1,0 +1,1 @@
+"""Infrastructure below everything: CPU settings, Paddle-version facts, file locks, caches, checkpoints, seeds, logs."""

@@ -15,14 +15,11 @@ import shutil
 import numpy as np
 import paddle
 
+from errors import CheckpointError, InputError
 from model_folders import safe_weights
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 MANIFEST = "manifest.json"
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be written or trusted."""
 
 
 def replace_dir(tmp_dir, final_dir):
@@ -189,7 +186,6 @@ def resume_state(output_dir, config, model, optimizer, required, log, defaults=N
     error (mixing two runs silently would be worse than stopping). A key a checkpoint does not have (made
     before the flag existed) counts as `defaults`' value for it.
     """
-    from args import InputError
 
     for path in list_checkpoints(output_dir):
         problem = verify_checkpoint(path)

@@ -46,7 +46,7 @@ def cache_key(task, files, tokenizer, max_seq_length, holdout_from_train, max_tr
 
 
 def labels_array(examples):
-    """Every example of a train or dev file has a label (data.check_split_file); class ids or scores."""
+    """Every example of a train or dev file has a label (tasks.benchmarks.check_split_file); class ids or scores."""
     labels = [e["labels"] for e in examples]
     return np.array(labels, dtype=np.int64 if all(isinstance(v, int) for v in labels) else np.float64)
 

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 
-from args import InputError
+from errors import InputError
 
 
 class FileLock:

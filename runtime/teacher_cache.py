@@ -19,7 +19,6 @@ import paddle
 from model_folders import CONFIG_FILES
 from runtime import checkpoint
 from runtime import disk_cache
-import modeling
 
 
 def cache_key(teacher_dir, encoded, layers):
@@ -51,12 +50,14 @@ class TeacherCache:
         return logits, cls
 
 
-def build(folder, teacher, loader, num_examples, layers, log):
-    """Run the teacher over the training set once (length-sorted batches) and write its arrays into `folder`."""
+def build(folder, forward, loader, num_examples, layers, log):
+    """Run the teacher over the training set once (length-sorted batches) and write its arrays into `folder`.
+
+    forward: batch -> (logits [b, classes], [CLS] states [b, pairs, hidden] or None), the teacher's outputs."""
     logits = cls = None
     tic = time.time()
     for i, batch in enumerate(loader):
-        batch_logits, batch_cls = modeling.teacher_forward(teacher, batch, layers)
+        batch_logits, batch_cls = forward(batch)
         idx = batch["idx"].numpy().reshape(-1)
         if logits is None:
             logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
@@ -76,18 +77,18 @@ def build(folder, teacher, loader, num_examples, layers, log):
     return {"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}
 
 
-def load_or_build(cache_dir, teacher_dir, teacher, encoded, loader, layers, log):
+def load_or_build(cache_dir, teacher_dir, forward, encoded, loader, layers, log):
     """The cache for this teacher, data and layers: reused when present and intact, else built first.
 
     Any number of processes may ask at once: one builds, the others wait for it (see disk_cache).
-    log: a logging.Logger.
+    forward: as for build(); log: a logging.Logger.
     """
     key = cache_key(teacher_dir, encoded, layers)
     folder = os.path.join(cache_dir, key[:24])
 
     def build_into(tmp):
         log.info("teacher cache: computing the teacher's outputs over %d examples into %s", len(encoded), folder)
-        return {"key": key, **build(tmp, teacher, loader, len(encoded), layers, log.info)}
+        return {"key": key, **build(tmp, forward, loader, len(encoded), layers, log.info)}
 
     required = ["logits.npy"] + (["cls.npy"] if layers else [])
     disk_cache.obtain(folder, build_into, required, log, "teacher cache")

@@ -16,7 +16,7 @@ import sys
 import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 
 import modeling
-from args import InputError
+from errors import InputError
 from deploy import inference
 from runtime import checkpoint
 

@@ -72,6 +72,7 @@ def check_two_gpus(work):
 
 def check_export_predict(work):
     import data
+    from tasks import benchmarks
     from deploy import inference
     import modeling
     import paddle
@@ -79,8 +80,8 @@ def check_export_predict(work):
     model_dir = os.path.join(work, "teacher", "best_model")
     exported = inference.export(modeling.load_classifier(model_dir, "x"), os.path.join(work, "exported"))
     tokenizer = modeling.load_tokenizer(model_dir, "x")
-    task = data.get_task("sst-2")
-    dev = data.encode_split(data.load_splits(task, ("dev",), os.path.join(work, "SST-2"))["dev"], task, tokenizer, 32)
+    task = benchmarks.get_task("sst-2")
+    dev = data.encode_split(benchmarks.load_splits(task, ("dev",), os.path.join(work, "SST-2"))["dev"], task, tokenizer, 32)
     static = inference.predict_logits(inference.create_predictor(exported, DEVICE), dev, data.collator(tokenizer))
     cpu_env.set_device(DEVICE)
     model = modeling.load_classifier(model_dir, "x")

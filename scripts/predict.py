@@ -19,11 +19,14 @@ import sys
 import project_root  # noqa: F401  (first: the project on sys.path, CPU settings before paddle)
 
 import data
+from tasks import benchmarks
+from tasks import lookup
 from deploy import inference
 import modeling
-from args import TASK_NAMES, InputError
+from args import TASK_NAMES
+from errors import InputError
 from training.evaluation import write_predictions
-from training.metrics import task_metrics
+from tasks.metrics import task_metrics
 
 
 def stdin_examples(task, lines):
@@ -41,12 +44,12 @@ def stdin_examples(task, lines):
 def task_of(args):
     """--task_name, else the task export.json records (exports of models trained on own files always have it)."""
     if args.task_name:
-        return data.get_task(args.task_name)
+        return benchmarks.get_task(args.task_name)
     info = inference.read_export(args.model_dir).get("task")
     if info is None:
         raise InputError(f"--model_dir {args.model_dir}: export.json names no task (an older export): "
                          f"give --task_name, or export again with scripts/export_model.py")
-    return data.task_from_description(info)
+    return lookup.task_from_description(info)
 
 
 def main(argv=None):

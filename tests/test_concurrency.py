@@ -14,7 +14,7 @@ import pytest
 
 from runtime import disk_cache
 from runtime import file_lock
-from args import InputError
+from errors import InputError
 from conftest import ROOT, common_args
 
 # A process that builds (or reuses) one cache folder of two arrays. Its build blocks until the file GATE

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import data
-from args import InputError
+from tasks import benchmarks
+from errors import InputError
 
 # (split -> (header or None, rows)), in each task's official column layout.
 MNLI_DEV_HEADER = ("index\tpromptID\tpairID\tgenre\ts1_bp\ts2_bp\ts1_p\ts2_p\tsentence1\tsentence2\t"
@@ -58,10 +59,10 @@ def write_layout(folder, files):
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 def test_official_layout_loads(name, tmp_path):
-    task = data.get_task(name)
+    task = benchmarks.get_task(name)
     folder = write_layout(tmp_path / name, LAYOUTS[name])
     splits = ("train",) + task.dev_splits
-    loaded = data.load_splits(task, splits, folder)
+    loaded = benchmarks.load_splits(task, splits, folder)
     for split in splits:
         rows = LAYOUTS[name][split][1]
         assert len(loaded[split]) == len(rows)
@@ -71,16 +72,16 @@ def test_official_layout_loads(name, tmp_path):
 
 
 def test_label_strings_map_to_class_ids_in_the_builders_order(tmp_path):
-    task = data.get_task("rte")
-    loaded = data.load_splits(task, ("train",), write_layout(tmp_path / "rte", LAYOUTS["rte"]))
+    task = benchmarks.get_task("rte")
+    loaded = benchmarks.load_splits(task, ("train",), write_layout(tmp_path / "rte", LAYOUTS["rte"]))
     assert [e["labels"] for e in loaded["train"]] == [0, 1]  # entailment, not_entailment
 
 
 def test_task_name_is_case_insensitive():
-    assert data.get_task("SST-2") is data.get_task("sst-2")
-    assert data.get_task("ChnSentiCorp").dataset == "chnsenticorp"
+    assert benchmarks.get_task("SST-2") is benchmarks.get_task("sst-2")
+    assert benchmarks.get_task("ChnSentiCorp").dataset == "chnsenticorp"
     with pytest.raises(InputError):
-        data.get_task("sst-5")
+        benchmarks.get_task("sst-5")
 
 
 @pytest.mark.parametrize("name,split,bad_row,message", [
@@ -96,55 +97,55 @@ def test_malformed_row_is_reported_with_file_and_line(tmp_path, name, split, bad
     files[split][1].insert(1, bad_row)
     folder = write_layout(tmp_path / name, files)
     header_lines = 1 if files[split][0] else 0
-    task = data.get_task(name)
+    task = benchmarks.get_task(name)
     with pytest.raises(InputError) as err:
-        data.load_splits(task, ("train",) + task.dev_splits, folder)
+        benchmarks.load_splits(task, ("train",) + task.dev_splits, folder)
     assert f"{split}.tsv:{header_lines + 2}:" in str(err.value)
     assert message in str(err.value)
 
 
 def test_a_file_that_is_not_utf8_is_reported_with_line_and_byte_offset(tmp_path):
-    task = data.get_task("sst-2")
+    task = benchmarks.get_task("sst-2")
     folder = write_layout(tmp_path / "a", LAYOUTS["sst-2"])
     train = os.path.join(folder, "train.tsv")
     with open(train, "ab") as f:
         f.write("un film tr\u00e8s dr\u00f4le\t1\n".encode("latin-1"))  # a Latin-1 line appended to a UTF-8 file
     offset = open(train, "rb").read().index(b"\xe8")
     with pytest.raises(InputError) as err:
-        data.load_splits(task, ("train", "dev"), folder)
+        benchmarks.load_splits(task, ("train", "dev"), folder)
     assert str(err.value) == f"{train}:4: not valid UTF-8: byte 0xe8 at byte offset {offset} of the file; " \
                              "save it as UTF-8"
     with open(train, "w", encoding="utf-16") as f:
         f.write("sentence\tlabel\na fine film\t1\n")
     with pytest.raises(InputError, match=r"train.tsv:1: not valid UTF-8 \(it looks like UTF-16\): byte 0xff at "
                                          r"byte offset 0 of the file"):
-        data.load_splits(task, ("train", "dev"), folder)
+        benchmarks.load_splits(task, ("train", "dev"), folder)
 
 
 def test_missing_split_and_empty_split_are_reported(tmp_path):
-    task = data.get_task("sst-2")
+    task = benchmarks.get_task("sst-2")
     folder = write_layout(tmp_path / "a", {"train": LAYOUTS["sst-2"]["train"]})
     with pytest.raises(InputError, match="missing dev.tsv"):
-        data.load_splits(task, ("train", "dev"), folder)
+        benchmarks.load_splits(task, ("train", "dev"), folder)
     folder = write_layout(tmp_path / "b", {"train": LAYOUTS["sst-2"]["train"], "dev": ("sentence\tlabel", [])})
     with pytest.raises(InputError, match="no examples"):
-        data.load_splits(task, ("train", "dev"), folder)
+        benchmarks.load_splits(task, ("train", "dev"), folder)
     with pytest.raises(InputError, match="no such folder"):
-        data.load_splits(task, ("train", "dev"), str(tmp_path / "nowhere"))
+        benchmarks.load_splits(task, ("train", "dev"), str(tmp_path / "nowhere"))
 
 
 def test_wrong_task_for_the_files_is_reported(tmp_path):
     folder = write_layout(tmp_path / "sst", LAYOUTS["sst-2"])
     with pytest.raises(InputError, match="expected 6 tab-separated columns"):
-        data.load_splits(data.get_task("qqp"), ("train", "dev"), folder)
+        benchmarks.load_splits(benchmarks.get_task("qqp"), ("train", "dev"), folder)
 
 
 def test_pairs_are_tokenised_as_pairs(tiny_bert, tmp_path):
     from paddlenlp.transformers import BertTokenizer
 
     tok = BertTokenizer.from_pretrained(tiny_bert)
-    task = data.get_task("rte")
-    loaded = data.load_splits(task, ("train",), write_layout(tmp_path / "rte", LAYOUTS["rte"]))
+    task = benchmarks.get_task("rte")
+    loaded = benchmarks.load_splits(task, ("train",), write_layout(tmp_path / "rte", LAYOUTS["rte"]))
     enc = data.encode_split(loaded["train"], task, tok, 32)
     assert enc[0]["idx"] == 0 and enc[1]["idx"] == 1
     assert set(enc[0]["token_type_ids"]) == {0, 1}  # the second sentence has segment id 1

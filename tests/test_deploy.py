@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import data
+from tasks import benchmarks
 from training import evaluation
 import export_model
 from deploy import inference
@@ -51,8 +52,8 @@ def exports(teacher_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def dev_and_eager(teacher_dir, sst2_dir):
     tok = modeling.load_tokenizer(teacher_dir, "x")
-    task = data.get_task("sst-2")
-    dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
+    task = benchmarks.get_task("sst-2")
+    dev = data.encode_split(benchmarks.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
     eager, _ = evaluation.predict(modeling.load_classifier(teacher_dir, "x"), data.eval_loader(dev, tok, 16))
     return dev, data.collator(tok), eager
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 import data
+from tasks import benchmarks
 from training import inputs
 from test_data import LAYOUTS, write_layout
 
@@ -43,7 +44,7 @@ def tokenizer(tiny_bert):
 
 @pytest.mark.parametrize("holdout,max_train", [(0, 0), (40, 0), (0, 100), (30, 100)])
 def test_cached_splits_are_the_tokenised_splits(sst2_dir, tokenizer, tmp_path, log_text, holdout, max_train):
-    task = data.get_task("sst-2")
+    task = benchmarks.get_task("sst-2")
     args = run_args(sst2_dir, tmp_path, holdout=holdout, max_train=max_train)
     want = tokenised_today(args, task, tokenizer)
     built, _ = inputs.load_encoded(args, task, tokenizer)
@@ -57,7 +58,7 @@ def test_cached_splits_are_the_tokenised_splits(sst2_dir, tokenizer, tmp_path, l
 
 @pytest.mark.parametrize("name", ["rte", "mnli", "chnsenticorp", "cola"])
 def test_cached_pairs_and_other_layouts(name, tokenizer, tmp_path):
-    task = data.get_task(name)
+    task = benchmarks.get_task(name)
     args = run_args(write_layout(tmp_path / name, LAYOUTS[name]), tmp_path / "cache")
     want = tokenised_today(args, task, tokenizer)
     inputs.load_encoded(args, task, tokenizer)
@@ -71,7 +72,7 @@ def entries(cache_dir):
 def test_any_change_of_input_gives_a_new_entry(sst2_dir, tiny_bert, tokenizer, tmp_path):
     from paddlenlp.transformers import BertTokenizer
 
-    task, cache = data.get_task("sst-2"), tmp_path / "cache"
+    task, cache = benchmarks.get_task("sst-2"), tmp_path / "cache"
     copy = shutil.copytree(sst2_dir, tmp_path / "SST-2")
     inputs.load_encoded(run_args(copy, cache), task, tokenizer)
     inputs.load_encoded(run_args(copy, cache), task, tokenizer)
@@ -92,7 +93,7 @@ def test_any_change_of_input_gives_a_new_entry(sst2_dir, tiny_bert, tokenizer, t
 def test_windows_line_endings_and_a_byte_order_mark_give_the_same_examples(name, tokenizer, tmp_path):
     # The builders strip each row (so the "\r") and skip the header, where the mark stands; CoLA has no
     # header and the mark lands in its first column, which nothing reads.
-    task = data.get_task(name)
+    task = benchmarks.get_task(name)
     plain = write_layout(tmp_path / "plain", LAYOUTS[name])
     want = tokenised_today(run_args(plain, tmp_path), task, tokenizer)
     for variant, convert in {"crlf": lambda b: b.replace(b"\n", b"\r\n"), "bom": lambda b: b"\xef\xbb\xbf" + b,
@@ -100,6 +101,6 @@ def test_windows_line_endings_and_a_byte_order_mark_give_the_same_examples(name,
         folder = tmp_path / variant
         folder.mkdir()
         for split in ("train",) + task.dev_splits:
-            (folder / f"{split}.tsv").write_bytes(convert(open(data.split_file(plain, split), "rb").read()))
+            (folder / f"{split}.tsv").write_bytes(convert(open(benchmarks.split_file(plain, split), "rb").read()))
         got, _ = inputs.load_encoded(run_args(folder, tmp_path / "cache"), task, tokenizer)
         assert got == want, variant

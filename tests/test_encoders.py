@@ -11,6 +11,7 @@ import pytest
 from paddlenlp.utils.log import logger as paddlenlp_logger
 
 import data
+from tasks import benchmarks
 from model_folders import encoders
 import export_model
 import modeling
@@ -99,8 +100,8 @@ def test_teacher_kd_and_pkd_students_export_and_predict(fam, pretrained, teacher
     export_model.main(["--model_dir", students["pkd"], "--output_dir", exported])
     tokenizer = modeling.load_tokenizer(exported, "x")
     assert type(tokenizer) is type(modeling.load_tokenizer(pretrained[fam], "x"))
-    task = data.get_task("sst-2")
-    dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tokenizer, 32)
+    task = benchmarks.get_task("sst-2")
+    dev = data.encode_split(benchmarks.load_splits(task, ("dev",), sst2_dir)["dev"], task, tokenizer, 32)
     static = inference.predict_logits(inference.create_predictor(exported), dev, data.collator(tokenizer))
     eager, _ = evaluation.predict(modeling.load_classifier(students["pkd"], "x"), data.eval_loader(dev, tokenizer, 16))
     np.testing.assert_allclose(static, eager, atol=1e-4)
@@ -113,8 +114,8 @@ def test_onnx_exports_of_ernie3(precision, atol, teachers, sst2_dir, tmp_path):
     export_model.main(["--model_dir", teachers["ernie3"], "--output_dir", out, "--format", "onnx",
                        "--precision", precision])
     tokenizer = modeling.load_tokenizer(out, "x")
-    task = data.get_task("sst-2")
-    dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tokenizer, 32)
+    task = benchmarks.get_task("sst-2")
+    dev = data.encode_split(benchmarks.load_splits(task, ("dev",), sst2_dir)["dev"], task, tokenizer, 32)
     onnx = inference.predict_logits(inference.create_predictor(out), dev, data.collator(tokenizer))
     eager, _ = evaluation.predict(modeling.load_classifier(teachers["ernie3"], "x"), data.eval_loader(dev, tokenizer, 16))
     np.testing.assert_allclose(onnx, eager, atol=atol)

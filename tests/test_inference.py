@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import data
+from tasks import benchmarks
 from training import evaluation
 import export_model
 from deploy import inference
@@ -25,8 +26,8 @@ def exported(teacher_dir, tmp_path_factory):
 
 def test_exported_predictor_matches_eager_model(exported, teacher_dir, sst2_dir):
     tok = modeling.load_tokenizer(teacher_dir, "x")
-    task = data.get_task("sst-2")
-    dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
+    task = benchmarks.get_task("sst-2")
+    dev = data.encode_split(benchmarks.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
     eager, _ = evaluation.predict(modeling.load_classifier(teacher_dir, "x"), data.eval_loader(dev, tok, 16))
     static = inference.predict_logits(inference.create_predictor(exported), dev, data.collator(tok), 16)
     np.testing.assert_allclose(static, eager, atol=1e-4)

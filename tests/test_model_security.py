@@ -19,7 +19,7 @@ import export_model
 import modeling
 import run_patient_kd
 import upgrade_model
-from args import InputError
+from errors import InputError
 from conftest import common_args
 from model_folders import safe_weights
 from runtime import teacher_cache

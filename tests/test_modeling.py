@@ -7,7 +7,7 @@ import paddle
 import pytest
 
 import modeling
-from args import InputError
+from errors import InputError
 from kd_loss import stack_cls
 from model_folders import safe_weights
 

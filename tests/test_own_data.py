@@ -10,8 +10,8 @@ import predict
 import run_patient_kd
 import export_model
 from demo_assets import make_sentence
-from args import InputError
-from own_data.reader import read_table
+from errors import InputError
+from tasks.table_reader import read_table
 
 LABELS = {0: "negative, really", 1: "positive"}  # a comma inside a label: quoted in CSV
 

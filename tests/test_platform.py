@@ -11,7 +11,7 @@ import pytest
 from runtime import cpu_env
 from deploy import inference
 from runtime import paddle_compat
-from args import InputError
+from errors import InputError
 from conftest import ROOT, classifier_of, common_args
 
 

@@ -7,11 +7,12 @@ import paddle
 import pytest
 
 import data
+from tasks import benchmarks
 import export_model
 import kd_loss
 import predict
 import run_patient_kd
-from args import InputError
+from errors import InputError
 from conftest import common_args
 from demo_assets import write_stsb_layout
 
@@ -51,13 +52,13 @@ def test_regression_losses_match_numpy():
 
 
 def test_stsb_files_parse_with_float_scores(stsb_dir):
-    task = data.get_task("STS-B")
-    raw = data.load_splits(task, ("train", "dev"), stsb_dir)
+    task = benchmarks.get_task("STS-B")
+    raw = benchmarks.load_splits(task, ("train", "dev"), stsb_dir)
     assert len(raw["train"]) == 320 and len(raw["dev"]) == 96
     encoded = data.encode(task, _tokenizer(stsb_dir), 32)(raw["dev"][0], 0)
     assert isinstance(encoded["labels"], float) and 0.0 <= encoded["labels"] <= 5.0
     assert encoded["token_type_ids"].count(1) > 0  # a pair
-    assert len(data.load_file(task, "test", os.path.join(stsb_dir, "test.tsv"))) == 20
+    assert len(benchmarks.load_file(task, "test", os.path.join(stsb_dir, "test.tsv"))) == 20
 
 
 def _tokenizer(stsb_dir):
@@ -80,7 +81,7 @@ def test_a_bad_score_is_reported_with_its_line(stsb_dir, tmp_path, bad, why):
     path = tmp_path / "dev.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputError) as e:
-        data.check_split_file(data.get_task("sts-b"), "dev", str(path))
+        benchmarks.check_split_file(benchmarks.get_task("sts-b"), "dev", str(path))
     assert str(e.value) == f"{path}:5: {why}"
 
 

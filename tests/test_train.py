@@ -65,8 +65,9 @@ def test_best_model_reloads_and_reproduces_the_metric(runs, sst2_dir):
     from paddlenlp.transformers import BertForSequenceClassification, BertTokenizer
 
     import data
+    from tasks import benchmarks
     from training import evaluation
-    from training.metrics import task_metrics
+    from tasks.metrics import task_metrics
 
     result, out = runs["kd"]
     best = os.path.join(out, "best_model")
@@ -77,8 +78,8 @@ def test_best_model_reloads_and_reproduces_the_metric(runs, sst2_dir):
     assert mode[0] == mode[1]  # readable by whoever can read the config (safetensors alone makes 0600)
     model = BertForSequenceClassification.from_pretrained(best)
     tok = BertTokenizer.from_pretrained(best)
-    task = data.get_task("sst-2")
-    dev = data.encode_split(data.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
+    task = benchmarks.get_task("sst-2")
+    dev = data.encode_split(benchmarks.load_splits(task, ("dev",), sst2_dir)["dev"], task, tok, 32)
     logits, labels = evaluation.predict(model, data.eval_loader(dev, tok, 7))
     assert task_metrics("acc", logits, labels)["acc"] == pytest.approx(result["best_metric"], abs=1e-9)
 

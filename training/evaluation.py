@@ -6,10 +6,10 @@ import paddle
 from tqdm import tqdm
 
 import data
-from own_data.task import load_file
+from tasks.own_files import load_file
 from runtime.run_log import logger
-from training import objective
-from training.metrics import looks_untrained, task_metrics
+from tasks import objective
+from tasks.metrics import looks_untrained, task_metrics
 
 
 def model_inputs(batch):

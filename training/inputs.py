@@ -57,12 +57,15 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
     """(batch -> teacher logits and [CLS] states, cache key): from the on-disk cache, or the live teacher."""
     if teacher is None:
         return None, None
+    def forward(batch):
+        return modeling.teacher_forward(teacher, batch, layers)
+
     if args.no_teacher_cache:
-        return (lambda batch: modeling.teacher_forward(teacher, batch, layers)), None
+        return forward, None
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
 
     def cached():
-        return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, teacher,
+        return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, forward,
                                            encoded_train, loader, layers, logger)
 
     outputs = cached() if world.rank == 0 else None

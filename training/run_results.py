@@ -20,13 +20,10 @@ def run_config(args, task):
     return {**{k: getattr(args, k) for k in RUN_DEFINING_FLAGS}, "task": task.describe()}
 
 
-def config_defaults(args, task):
+def config_defaults(default_of, task):
     """What checkpoints made before a run-defining key existed are taken to have had: the parser's defaults
-    (the older versions behaved so), and for the task the one this run has."""
-    from args import build_parser
-
-    parser = build_parser()
-    return {**{k: parser.get_default(k) for k in RUN_DEFINING_FLAGS}, "task": task.describe()}
+    (`default_of(flag)`; the older versions behaved so), and for the task the one this run has."""
+    return {**{k: default_of(k) for k in RUN_DEFINING_FLAGS}, "task": task.describe()}
 
 
 def new_results(args, task, num_student_layers, pairs, total_steps, dev_splits):

@@ -9,10 +9,10 @@ What a trained model needs to predict again (text columns, task type, labels, sc
 import math
 import os
 
-from args import InputError
-from own_data.reader import read_table
-from training.objective import Classification, Regression
-from training.task import Task
+from errors import InputError
+from tasks.table_reader import read_table
+from tasks.objective import Classification, Regression
+from tasks.task import Task
 
 # Column names tried, in this order, when --text_columns is not given.
 DEFAULT_TEXT_COLUMNS = (("text",), ("sentence",), ("text_a", "text_b"), ("sentence1", "sentence2"))
@@ -20,7 +20,7 @@ FILE_FLAGS = {"train": "--train_file", "dev": "--dev_file", "test": "--test_file
 
 
 class OwnFiles:
-    """The reader of a task on own files (data.Task.reader): splits are the files given by flag."""
+    """The reader of a task on own files (tasks.task.Task.reader): splits are the files given by flag."""
 
     def __init__(self, paths, tables=None):
         self.paths = dict(paths)  # {split: path}
@@ -41,7 +41,7 @@ class OwnFiles:
 
 
 def own_task(args):
-    """data.Task for --train_file/--dev_file (and --test_file), checked; InputError naming flag, file or line."""
+    """tasks.task.Task for --train_file/--dev_file (and --test_file), checked; InputError naming flag, file or line."""
     columns, rows = read_table(args.train_file, "--train_file")
     text_columns = choose_text_columns(columns, args.text_columns, args.train_file)
     label_column = args.label_column

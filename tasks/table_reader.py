@@ -11,7 +11,7 @@ import csv
 import json
 import os
 
-from args import InputError
+from errors import InputError
 
 # extension -> csv module dialect (None: JSON Lines)
 FORMATS = {".csv": dict(delimiter=",", strict=True), ".tsv": dict(delimiter="\t", quoting=csv.QUOTE_NONE),

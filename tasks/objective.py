@@ -1,6 +1,6 @@
 """Classification or regression: what a task's outputs mean, how they are trained, judged and written.
 
-A property of the task (data.Task.objective), so the training loop, the metrics and the predictor
+A property of the task (tasks.task.Task.objective), so the training loop, the metrics and the predictor
 never ask which task they run.
 """
 import numpy as np

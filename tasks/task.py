@@ -1,7 +1,7 @@
 """A task: its texts and labels, its objective and metric, and where its examples come from."""
 from dataclasses import dataclass
 
-from training.metrics import metric_names
+from tasks.metrics import metric_names
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Task:
     objective: object  # objective.Classification (with the label strings) or objective.Regression
     metric: str  # "acc", "acc_f1", "mcc", "classification" (acc, macro F1, MCC) or "pearson_spearman"
     dev_splits: tuple
-    reader: object  # where the examples come from: data.BenchmarkFiles, or own_data.task.OwnFiles
+    reader: object  # where the examples come from: tasks.benchmarks.BenchmarkFiles, or tasks.own_files.OwnFiles
     best_metric: str = None  # --metric_for_best; None: the metric's usual one
 
     @property
