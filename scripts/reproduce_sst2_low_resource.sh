@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Distillation where labels are few: SST-2 with K labelled train sentences (a fixed stratified sample) and the
+# other ~66,000 train sentences, labels dropped, as the transfer set the teacher labels. Resumable like the other
+# reproduce_*.sh scripts: finished runs are skipped, a stopped run resumes from its last checkpoint.
+#
+#   bash scripts/reproduce_sst2_low_resource.sh
+#
+# 1. OUT/split/: labelled.tsv (K), transfer.tsv (the rest, text only), transfer_5000.tsv, transfer_20000.tsv
+#    (scripts/low_resource_split.py, seed 0);
+# 2. teacher: all-MiniLM-L6-v2 (6 layers) fine-tuned on the K labelled sentences only: 200 of them held out
+#    to choose its best checkpoint (never dev), TEACHER_EPOCHS epochs of the other 800;
+# 3. 3-layer students, STEPS optimizer steps each (the same budget for every mode), dev every 250 steps, per
+#    seed: FT(K), KD(K), PKD-skip(K), PKD-last(K), then KD, PKD-skip and PKD-last with the transfer set
+#    (K+T), then KD(K+T) with 20 augmented copies of every labelled sentence (K x 20 + T); the weights
+#    are the ones chosen on held-out train for the full-label SST-2 runs (alpha 0.5, T 10, beta 100:
+#    reproduce_sst2_cpu.sh), not chosen on dev;
+# 4. the transfer-size curve: KD(K+T) with |T| = 5,000 and 20,000 (seed 1; 66,349 is the run above);
+# 5. RESULTS/sst2_low_resource_runs/, .{md,json,png} and _report.md (scripts/publish_results.sh).
+#
+# Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), K (1000), STEPS (2000),
+# TEACHER_EPOCHS (10), ALPHA, T, BETA; PHASE=labelled runs only the teacher and the K-only students.
+set -euo pipefail
+source "$(dirname "$0")/setup_env.sh"
+ROOT="$(pwd)"
+OUT="${OUT:-runs/sst2_low_resource}"
+DATA_DIR="${DATA_DIR:-$ROOT/../shared/data/glue/SST-2}"
+MODEL="${MODEL:-models/minilm-l6}"
+RESULTS="${RESULTS:-benchmarks/results}"
+SEEDS="${SEEDS:-1 2 3}" K="${K:-1000}" STEPS="${STEPS:-2000}" TEACHER_EPOCHS="${TEACHER_EPOCHS:-10}"
+ALPHA="${ALPHA:-0.5}" T="${T:-10}" BETA="${BETA:-100}" PHASE="${PHASE:-all}"
+mkdir -p "$OUT/logs" "$RESULTS"
+
+[ -f "$MODEL/model_state.pdparams" ] || [ -f "$MODEL/model.safetensors" ] || bash scripts/get_minilm.sh "$MODEL"
+SPLIT="$OUT/split"
+[ -f "$SPLIT/transfer_20000.tsv" ] || python scripts/low_resource_split.py "$DATA_DIR/train.tsv" "$SPLIT" --k "$K" \
+    --transfer_sizes 5000,20000
+
+COMMON=(--task_name sst-2-k$K --train_file "$SPLIT/labelled.tsv" --dev_file "$DATA_DIR/dev.tsv"
+        --text_columns sentence --model_name_or_path "$MODEL" --max_seq_length 64 --batch_size 32
+        --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
+
+source scripts/experiment_lib.sh
+
+run teacher --num_layers_of_student_model 6 --alpha 0 --beta 0 --holdout_from_train 200 --seed 0 \
+    --num_train_epochs "$TEACHER_EPOCHS" --eval_steps 25 --save_steps 250
+STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/teacher/best_model"
+         --max_steps "$STEPS" --eval_steps 250 --save_steps 500)
+TRANSFER=(--transfer_file "$SPLIT/transfer.tsv" --eval_overlap drop)
+
+final_students  # FT, KD, PKD-skip, PKD-last on the K labelled sentences, every seed
+[ "$PHASE" = labelled ] && exit 0
+for seed in $SEEDS; do
+    run "final/kd_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
+    for strategy in skip last; do
+        run "final/pkd_${strategy}_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" \
+            --T "$T" --beta "$BETA" --strategy "$strategy"
+    done
+    run "final/kd_transfer_augment_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --augment 20 --seed "$seed" \
+        --alpha "$ALPHA" --T "$T" --beta 0
+done
+for size in 5000 20000; do
+    run "transfer_size/kd_transfer${size}_seed1" "${STUDENT[@]}" --transfer_file "$SPLIT/transfer_$size.tsv" \
+        --eval_overlap drop --seed 1 --alpha "$ALPHA" --T "$T" --beta 0
+done
+
+write_results sst2_low_resource "SST-2 dev, K=$K labelled sentences, 3-layer MiniLM students, $STEPS steps, seeds $SEEDS"
