@@ -7,6 +7,7 @@ from errors import InputError
 
 TASK_NAMES = ("sst-2", "qqp", "chnsenticorp", "cola", "mrpc", "rte", "qnli", "mnli", "wnli", "sts-b")
 DEFAULT_T = 10.0
+MAX_AUGMENT = 100  # copies per example: Tang et al. used 20 (SST-2) and 10 (MNLI, QQP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +63,27 @@ def build_parser():
     p.add_argument("--metric_for_best", default=None, metavar="NAME",
                    help="the dev metric best_model is chosen by (default: acc; pearson_and_spearman for regression; "
                         "mcc for CoLA)")
+    unlabelled = p.add_argument_group("unlabelled text the teacher labels (KD and PKD; docs/unlabelled.md)")
+    unlabelled.add_argument("--transfer_file", action="append", default=None, metavar="F[,F]",
+                            help="unlabelled in-domain text (.csv, .tsv, .jsonl; repeat the flag or give a comma list): "
+                                 "the student learns the teacher's outputs on it (KD and PT), no CE; a label column "
+                                 "is ignored")
+    unlabelled.add_argument("--transfer_text_columns", metavar="NAME[,NAME]",
+                            help="the transfer files' text columns, in the task's order (default: the train file's, "
+                                 "or text, sentence, text_a / text_a,text_b, sentence1,sentence2)")
+    unlabelled.add_argument("--labelled_share", type=float, default=None, metavar="S",
+                            help="the labelled examples' share of each epoch, reached by repeating them (default: "
+                                 "each example once per epoch, the natural share)")
+    unlabelled.add_argument("--augment", type=int, default=0, metavar="N",
+                            help=f"N augmented copies of every labelled example (masking, same-POS replacement for "
+                                 f"Chinese, n-gram sampling: Tang et al. 2019), labelled by the teacher; at most "
+                                 f"{MAX_AUGMENT}")
+    unlabelled.add_argument("--augment_transfer", action="store_true", help="augment the transfer set too")
+    unlabelled.add_argument("--write_augmented", metavar="FILE.tsv",
+                            help="write the augmented texts here (source line and text), to read them")
+    unlabelled.add_argument("--eval_overlap", choices=("refuse", "drop", "keep"), default="refuse",
+                            help="transfer or augmented texts that are also dev or test texts: refuse the run "
+                                 "(default), drop them, or keep them (the dev score is then optimistic)")
     p.add_argument("--output_dir", default="output")
     p.add_argument("--holdout_from_train", type=int, default=0, metavar="N",
                    help="evaluate on N examples held out from train instead of dev (for choosing hyper-parameters)")
@@ -176,11 +198,36 @@ def check_args(args):
         raise InputError(f"--max_seq_length must be <= 512 (BERT's position table), got {args.max_seq_length}")
     if args.use_amp and args.device != "gpu":
         raise InputError("--use_amp needs a GPU (--device gpu): float16 training is not supported on CPU")
+    check_unlabelled_flags(args)
     needs_teacher = args.mode != "ft" or args.student_init == "teacher"
     if needs_teacher and not args.teacher_finetuned_model_path:
         why = f"{args.mode.upper()} (alpha={args.alpha}, beta={args.beta})" if args.mode != "ft" \
             else "--student_init teacher"
         raise InputError(f"{why} needs --teacher_finetuned_model_path")
+
+
+def check_unlabelled_flags(args):
+    """Transfer files and augmentation: text the teacher labels, so they need KD or PKD."""
+    # a list of paths, or None as the parser's default (which checkpoints made before the flag existed match)
+    args.transfer_file = [f.strip() for given in args.transfer_file or () for f in given.split(",") if f.strip()] or None
+    if not 0 <= args.augment <= MAX_AUGMENT:
+        raise InputError(f"--augment must be between 0 and {MAX_AUGMENT} copies per example, got {args.augment}")
+    if args.labelled_share is not None and not 0.0 < args.labelled_share < 1.0:
+        raise InputError(f"--labelled_share must be in (0, 1), got {args.labelled_share}")
+    wanted = [flag for flag, given in (("--transfer_file", args.transfer_file), ("--augment", args.augment),
+                                        ("--augment_transfer", args.augment_transfer),
+                                        ("--labelled_share", args.labelled_share is not None),
+                                        ("--transfer_text_columns", args.transfer_text_columns),
+                                        ("--write_augmented", args.write_augmented)) if given]
+    if wanted and args.mode == "ft":
+        raise InputError(f"{wanted[0]} gives text that the teacher labels: it needs KD or PKD (--alpha > 0 or "
+                         f"--beta > 0) and --teacher_finetuned_model_path")
+    if args.augment_transfer and not (args.augment and args.transfer_file):
+        raise InputError("--augment_transfer needs --augment N and --transfer_file")
+    if args.labelled_share is not None and not (args.transfer_file or args.augment):
+        raise InputError("--labelled_share needs unlabelled examples (--transfer_file or --augment)")
+    if args.write_augmented and not args.augment:
+        raise InputError("--write_augmented needs --augment N")
 
 
 def parse_args(argv=None):

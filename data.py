@@ -48,10 +48,21 @@ def encode(task, tokenizer, max_seq_length):
     return fn
 
 
-def encode_split(ds, task, tokenizer, max_seq_length):
-    """Tokenise once, up front: every epoch then reads ready ids."""
+def encode_split(ds, task, tokenizer, max_seq_length, first_idx=0):
+    """Tokenise once, up front: every epoch then reads ready ids. `idx` counts from first_idx (unlabelled
+    examples follow the train set's in the teacher cache)."""
     fn = encode(task, tokenizer, max_seq_length)
-    return [fn(ds[i], i) for i in range(len(ds))]
+    return [fn(ds[i], first_idx + i) for i in range(len(ds))]
+
+
+def mix(labelled, unlabelled, labelled_share=None):
+    """One epoch's examples: the labelled ones, repeated to make about `labelled_share` of the epoch (None: once
+    each), then the unlabelled ones (a transfer set, augmented copies) once each. Repeats are the same dicts."""
+    if not unlabelled:
+        return labelled
+    repeats = 1 if labelled_share is None else \
+        max(1, round(labelled_share * len(unlabelled) / ((1 - labelled_share) * len(labelled))))
+    return labelled * repeats + unlabelled
 
 
 class EpochBatchSampler(DistributedBatchSampler):
@@ -144,24 +155,30 @@ def lengths_of(encoded):
     return [len(e["input_ids"]) for e in encoded]
 
 
-def collator(tokenizer):
+def collator(tokenizer, unlabelled_rows=False):
     """Features -> padded numpy batch. Labels are stacked apart: PaddleNLP's collator casts every field to
-    int64 when it returns numpy, which would truncate STS-B's scores (3.8 -> 3)."""
+    int64 when it returns numpy, which would truncate STS-B's scores (3.8 -> 3).
+    unlabelled_rows: some training rows have no label (transfer set, augmented copies); a batch with any such
+    row gets `labelled` (1/0 per row) and a placeholder 0 label for those rows, which the hard loss skips."""
     pad = DataCollatorWithPadding(tokenizer, return_tensors="np", return_attention_mask=True)
 
     def collate(features):
         batch = pad([{k: v for k, v in f.items() if k != "labels"} for f in features])
-        if features and "labels" in features[0]:
+        has_label = [("labels" in f) for f in features]
+        if features and all(has_label):
             batch["labels"] = np.asarray([f["labels"] for f in features])  # int64 ids or float64 scores
+        elif unlabelled_rows:
+            batch["labels"] = np.asarray([f.get("labels", 0) for f in features])
+            batch["labelled"] = np.asarray(has_label, dtype="float32")
         return batch
 
     return collate
 
 
-def train_loader(encoded, tokenizer, batch_size, seed, group_by_length=True, accumulation=1):
+def train_loader(encoded, tokenizer, batch_size, seed, group_by_length=True, accumulation=1, unlabelled_rows=False):
     lengths = lengths_of(encoded) if group_by_length else None
     sampler = EpochBatchSampler(encoded, batch_size, seed, lengths=lengths, accumulation=accumulation)
-    return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer), num_workers=0)
+    return DataLoader(encoded, batch_sampler=sampler, collate_fn=collator(tokenizer, unlabelled_rows), num_workers=0)
 
 
 def eval_loader(encoded, tokenizer, batch_size):

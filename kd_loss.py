@@ -37,13 +37,26 @@ def layer_pairs(num_student_layers, num_teacher_layers, strategy):
     return [[s, t] for s, t in zip(range(1, num_student_layers), teacher)]
 
 
-def ce_loss(logits, labels):
+def labelled_mean(loss_fn, outputs, targets, labelled):
+    """loss_fn(outputs, targets, reduction) averaged over the batch, rows with labelled 0 counting 0.
+
+    labelled: [batch] 1/0, or None (every row labelled: loss_fn's own mean). Dividing by the batch, not by
+    the labelled rows, keeps a batch of few labelled rows from weighing as much as a fully labelled one:
+    the hard loss then carries the labelled share of the data.
+    """
+    if labelled is None:
+        return loss_fn(outputs, targets, reduction="mean")
+    losses = loss_fn(outputs, targets, reduction="none").reshape([-1])
+    return (losses * labelled.reshape([-1]).astype(losses.dtype)).mean()
+
+
+def ce_loss(logits, labels, labelled=None):
     """Cross-entropy with the gold labels (L_CE, eq. 3).
 
-    logits: [batch, classes] float; labels: [batch] or [batch, 1] int64.
-    Reduction: mean over the batch.
+    logits: [batch, classes] float; labels: [batch] or [batch, 1] int64; labelled: see labelled_mean.
+    Reduction: mean over the batch (unlabelled rows, e.g. of a transfer set, count 0).
     """
-    return F.cross_entropy(logits, labels.reshape([-1]), reduction="mean")
+    return labelled_mean(F.cross_entropy, logits, labels.reshape([-1]), labelled)
 
 
 def kd_loss(student_logits, teacher_logits, T):
@@ -59,13 +72,13 @@ def kd_loss(student_logits, teacher_logits, T):
     return (T * T) * (-(p_teacher * log_p_student).sum(axis=-1)).mean()
 
 
-def mse_loss(outputs, scores):
+def mse_loss(outputs, scores, labelled=None):
     """Regression loss with the gold scores (STS-B): the L_CE of eq. 4 for a one-output model.
 
-    outputs: [batch, 1] float; scores: [batch] or [batch, 1] float (any float dtype).
-    Reduction: mean over the batch of the squared difference.
+    outputs: [batch, 1] float; scores: [batch] or [batch, 1] float (any float dtype); labelled: see labelled_mean.
+    Reduction: mean over the batch of the squared difference (unlabelled rows count 0).
     """
-    return F.mse_loss(outputs.reshape([-1]), scores.reshape([-1]).astype(outputs.dtype), reduction="mean")
+    return labelled_mean(F.mse_loss, outputs.reshape([-1]), scores.reshape([-1]).astype(outputs.dtype), labelled)
 
 
 def mse_kd_loss(student_outputs, teacher_outputs, T=None):
@@ -93,16 +106,18 @@ def pt_loss(student_cls, teacher_cls):
 
 
 def pkd_loss(student_logits, teacher_logits, labels, student_cls, teacher_cls, alpha, T, beta,
-             hard_loss=ce_loss, soft_loss=kd_loss):
+             hard_loss=ce_loss, soft_loss=kd_loss, labelled=None):
     """total = (1 - alpha) * CE + alpha * KD + beta * PT  (eq. 4).
 
+    labelled: [batch] 1 for rows with a gold label, 0 for rows only the teacher labels (a transfer set,
+    augmented copies); None: every row is labelled. CE sees the labelled rows only, KD and PT every row.
     hard_loss, soft_loss: the task's (ce_loss, kd_loss) for classification, (mse_loss, mse_kd_loss)
     for regression; the parts keep their names "ce" and "kd" either way.
     Terms with a zero weight are not computed (fine-tuning needs no teacher at all);
     their entries in `parts` are then None.
     Returns (total: scalar tensor, parts: {"ce", "kd", "pt"} unweighted scalar tensors).
     """
-    parts = {"ce": hard_loss(student_logits, labels), "kd": None, "pt": None}
+    parts = {"ce": hard_loss(student_logits, labels, labelled), "kd": None, "pt": None}
     total = (1.0 - alpha) * parts["ce"]
     if alpha > 0:
         parts["kd"] = soft_loss(student_logits, teacher_logits, T)

@@ -51,7 +51,8 @@ def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objectiv
     if args.beta > 0:
         student_cls = stack_cls(out.hidden_states, range(1, num_pairs + 1))
     return pkd_loss(out.logits, teacher_logits, batch["labels"], student_cls, teacher_cls,
-                    args.alpha, args.T, args.beta, task_objective.hard_loss, task_objective.soft_loss)
+                    args.alpha, args.T, args.beta, task_objective.hard_loss, task_objective.soft_loss,
+                    batch.get("labelled"))
 
 
 def format_parts(loss, parts):
@@ -100,12 +101,13 @@ def train_in_output_dir(args, world, task, tokenizer):
     log_start(args, world, task)
 
     encoded, dev_splits = inputs.load_encoded(args, task, tokenizer)
+    unlabelled, unlabelled_counts = inputs.load_unlabelled(args, task, tokenizer, len(encoded["train"]))
     teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
     logger.info("student: %s, %d layers, %.1fM parameters%s", student.config.model_type, modeling.depth(student),
                 modeling.count_parameters(student) / 1e6,
                 f"; PKD-{args.strategy} layer pairs [student, teacher] (1-based): {pairs}" if pairs else "")
-    loader, dev_loaders = inputs.make_loaders(args, encoded, dev_splits, tokenizer)
+    loader, dev_loaders = inputs.make_loaders(args, encoded, dev_splits, tokenizer, unlabelled)
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
     logger.info("%d steps (%d per epoch) of %d x %d x %d examples (batch x processes x accumulation)", total_steps,
@@ -115,13 +117,13 @@ def train_in_output_dir(args, world, task, tokenizer):
     checked = teacher is not None and world.rank == 0  # only rank 0 evaluates
     teacher_metrics = evaluation.log_teacher_check(teacher, dev_loaders, task) if checked else None
     teacher_depth = modeling.depth(teacher) if teacher is not None else None
-    teacher_outputs, cache_key = inputs.make_teacher_outputs(args, teacher, teacher_layers, encoded["train"],
-                                                             tokenizer, world)
+    teacher_outputs, cache_key = inputs.make_teacher_outputs(args, teacher, teacher_layers,
+                                                             encoded["train"] + unlabelled, tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
 
     state = start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_splits)
     state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics, teacher_layers=teacher_depth,
-                            early_stopping_patience=args.early_stopping_patience)
+                            early_stopping_patience=args.early_stopping_patience, **unlabelled_counts)
     run = Run(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
               model=paddle.DataParallel(student) if world.size > 1 else student,
               teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader, dev_loaders=dev_loaders,

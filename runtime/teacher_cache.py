@@ -11,10 +11,12 @@ when they start together (disk_cache: one process builds, the others wait).
 import hashlib
 import json
 import os
+import sys
 import time
 
 import numpy as np
 import paddle
+from tqdm import tqdm
 
 from model_folders import CONFIG_FILES
 from runtime import checkpoint
@@ -56,7 +58,8 @@ def build(folder, forward, loader, num_examples, layers, log):
     forward: batch -> (logits [b, classes], [CLS] states [b, pairs, hidden] or None), the teacher's outputs."""
     logits = cls = None
     tic = time.time()
-    for i, batch in enumerate(loader):
+    bar = tqdm(loader, desc="teacher", unit="batch", leave=False, disable=not sys.stderr.isatty())  # with its ETA
+    for i, batch in enumerate(bar):
         batch_logits, batch_cls = forward(batch)
         idx = batch["idx"].numpy().reshape(-1)
         if logits is None:
@@ -68,13 +71,22 @@ def build(folder, forward, loader, num_examples, layers, log):
         logits[idx] = batch_logits.numpy()
         if cls is not None:
             cls[idx] = batch_cls.numpy().astype(np.float16)
-        if (i + 1) % 200 == 0:
-            log(f"teacher cache: {i + 1}/{len(loader)} batches, {time.time() - tic:.0f} s")
+        progress(i + 1, len(loader), time.time() - tic, log)
     logits.flush()
     if cls is not None:
         cls.flush()
     del logits, cls
     return {"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}
+
+
+def progress(done, total, seconds, log, every=0.1):
+    """A log line at each tenth of the batches with the rate and the time left (a log file under nohup has no
+    progress bar; batches are length-sorted, longest first, so the estimate errs long)."""
+    step = max(1, round(total * every))
+    if done % step == 0 or done == total:
+        left = seconds / done * (total - done)
+        log(f"teacher cache: {done}/{total} batches ({done / total:.0%}), {seconds:.0f} s, "
+            f"{done / max(seconds, 1e-9):.1f} batches/s, about {left:.0f} s left")
 
 
 def load_or_build(cache_dir, teacher_dir, forward, encoded, loader, layers, log):

@@ -38,12 +38,21 @@ def run_record(path, r):
             "best": r.get("best_metric"), "best_step": r.get("best_step"), "last": last.get(metric),
             "last_step": last.get("step"), "train_seconds": r.get("train_seconds"),
             "finished": r.get("finished", False), "eval_on": eval_on(r),
-            "teacher_metric": (r.get("teacher_metrics") or {}).get(metric), "teacher_layers": r.get("teacher_layers")}
+            "teacher_metric": (r.get("teacher_metrics") or {}).get(metric), "teacher_layers": r.get("teacher_layers"),
+            "transfer_examples": r.get("transfer_examples", 0), "augmented_examples": r.get("augmented_examples", 0)}
 
 
 def mode_of(record):
-    """ft, kd, pkd_skip or pkd_last."""
-    return record["mode"] + (f"_{record['strategy']}" if record.get("strategy") else "")
+    """ft, kd, pkd_skip or pkd_last; with _transfer (a transfer set) and _augment (augmented copies) after it."""
+    return (record["mode"] + (f"_{record['strategy']}" if record.get("strategy") else "")
+            + ("_transfer" if record.get("transfer_examples") else "")
+            + ("_augment" if record.get("augmented_examples") else ""))
+
+
+def data_label(transfer_examples, augmented_examples):
+    """What a run trained on beyond the labelled set, for a table's model column."""
+    return (f" + transfer {transfer_examples:,}" if transfer_examples else "") \
+        + (f" + augmented {augmented_examples:,}" if augmented_examples else "")
 
 
 def mean_std(values, digits=4):
@@ -59,16 +68,16 @@ def eval_on(r):
 def row_key(r):
     """What a run was, all but its seed: runs with the same key are one row, mean ± std over seeds."""
     return (r["task"], r.get("num_student_layers"), r["mode"], r.get("strategy"), r["alpha"], r["T"], r["beta"],
-            tuple(eval_on(r)), r.get("total_steps"))
+            tuple(eval_on(r)), r.get("total_steps"), r.get("transfer_examples", 0), r.get("augmented_examples", 0))
 
 
 def model_label(key, teacher_layers=None):
-    _, layers, mode, strategy, alpha, T, beta, *_ = key
+    _, layers, mode, strategy, alpha, T, beta, *rest = key
     if mode == "ft" and teacher_layers == layers:
         return f"BERT{layers} (teacher)"
     name = f"BERT{layers}-{MODE_NAMES[mode]}" + (f"-{strategy}" if strategy else "")
     weights = "" if mode == "ft" else f" (α {alpha:g}, T {T:g}" + (f", β {beta:g})" if mode == "pkd" else ")")
-    return name + weights
+    return name + weights + (data_label(*rest[2:4]) if len(rest) >= 4 else "")
 
 
 def collect(files):

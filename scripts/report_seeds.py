@@ -16,8 +16,11 @@ import statistics
 
 from collect_results import mean_std, mode_of
 
-MODES = ("ft", "kd", "pkd_skip", "pkd_last")
-PAIRS = (("kd", "ft"), ("pkd_skip", "kd"), ("pkd_last", "kd"), ("pkd_last", "pkd_skip"))
+MODES = ("ft", "kd", "pkd_skip", "pkd_last", "kd_transfer", "pkd_skip_transfer", "pkd_last_transfer",
+         "kd_transfer_augment")
+PAIRS = (("kd", "ft"), ("pkd_skip", "kd"), ("pkd_last", "kd"), ("pkd_last", "pkd_skip"),
+         ("kd_transfer", "kd"), ("kd_transfer", "ft"), ("pkd_skip_transfer", "kd_transfer"),
+         ("pkd_last_transfer", "kd_transfer"), ("kd_transfer_augment", "kd_transfer"))
 
 
 def students(records, everything=False):

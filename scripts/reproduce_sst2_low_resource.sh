@@ -14,7 +14,8 @@
 #    (K+T), then KD(K+T) with 20 augmented copies of every labelled sentence (K x 20 + T); the weights
 #    are the ones chosen on held-out train for the full-label SST-2 runs (alpha 0.5, T 10, beta 100:
 #    reproduce_sst2_cpu.sh), not chosen on dev;
-# 4. the transfer-size curve: KD(K+T) with |T| = 5,000 and 20,000 (seed 1; 66,349 is the run above);
+# 4. the transfer-size curve: KD(K+T) with |T| = 5,000 and 20,000 (first seed; 66,349 is the run above);
+#    steps 3 and 4 go seed by seed, so a stopped experiment has whole seeds;
 # 5. RESULTS/sst2_low_resource_runs/, .{md,json,png} and _report.md (scripts/publish_results.sh).
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), K (1000), STEPS (2000),
@@ -47,9 +48,9 @@ STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/te
          --max_steps "$STEPS" --eval_steps 250 --save_steps 500)
 TRANSFER=(--transfer_file "$SPLIT/transfer.tsv" --eval_overlap drop)
 
-final_students  # FT, KD, PKD-skip, PKD-last on the K labelled sentences, every seed
-[ "$PHASE" = labelled ] && exit 0
-for seed in $SEEDS; do
+for seed in $SEEDS; do  # seed by seed, so that a stopped experiment has whole seeds
+    SEEDS="$seed" final_students  # FT, KD, PKD-skip, PKD-last on the K labelled sentences
+    [ "$PHASE" = labelled ] && continue
     run "final/kd_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
     for strategy in skip last; do
         run "final/pkd_${strategy}_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" \
@@ -57,10 +58,11 @@ for seed in $SEEDS; do
     done
     run "final/kd_transfer_augment_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --augment 20 --seed "$seed" \
         --alpha "$ALPHA" --T "$T" --beta 0
-done
-for size in 5000 20000; do
-    run "transfer_size/kd_transfer${size}_seed1" "${STUDENT[@]}" --transfer_file "$SPLIT/transfer_$size.tsv" \
-        --eval_overlap drop --seed 1 --alpha "$ALPHA" --T "$T" --beta 0
+    [ "$seed" = "$(echo $SEEDS | cut -d' ' -f1)" ] || continue
+    for size in 5000 20000; do  # the transfer-size curve, first seed only
+        run "transfer_size/kd_transfer${size}_seed$seed" "${STUDENT[@]}" --transfer_file "$SPLIT/transfer_$size.tsv" \
+            --eval_overlap drop --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
+    done
 done
 
 write_results sst2_low_resource "SST-2 dev, K=$K labelled sentences, 3-layer MiniLM students, $STEPS steps, seeds $SEEDS"

@@ -7,6 +7,7 @@ import data
 import modeling
 from runtime import encoded_cache, teacher_cache
 from runtime.run_log import logger
+from tasks import augment, transfer
 
 
 def uses_cache_dir(args):
@@ -46,10 +47,54 @@ def load_encoded(args, task, tokenizer):
     return encoded, dev_splits
 
 
-def make_loaders(args, encoded, dev_splits, tokenizer):
-    """(train loader, {split: eval loader})."""
-    loader = data.train_loader(encoded["train"], tokenizer, args.batch_size, args.seed, args.group_by_length,
-                               args.gradient_accumulation_steps)
+def load_unlabelled(args, task, tokenizer, first_idx):
+    """(tokenised examples only the teacher labels, their counts for results.json): the transfer files' rows and
+    the augmented copies, screened for texts the run is judged on; idx from first_idx. ([], {}) without them."""
+    if not (args.transfer_file or args.augment):
+        return [], {}
+    raw = load_data(args, task)
+    judged = [raw[s] for s in raw if s != "train"]
+    if args.test_file:
+        judged.append(task.reader.load_splits(task, ("test",))["test"])
+    judged_keys = transfer.evaluation_keys(task, *judged)
+    examples, sources, counts = [], [], {}
+    if args.transfer_file:
+        examples, sources, notes = transfer.read_transfer(task, args.transfer_file, args.transfer_text_columns)
+        for note in notes:
+            logger.info(note)
+        examples, sources, counts["transfer_eval_overlap"] = transfer.screen_overlap(
+            examples, sources, judged_keys, args.eval_overlap, "transfer", task.text_keys)
+        counts["transfer_examples"] = len(examples)
+    if args.augment:
+        copies, copy_sources = augmented(args, task, tokenizer, raw["train"], examples, sources)
+        copies, copy_sources, counts["augmented_eval_overlap"] = transfer.screen_overlap(
+            copies, copy_sources, judged_keys, args.eval_overlap, "augmented", task.text_keys)
+        counts["augmented_examples"] = len(copies)
+        if args.write_augmented:
+            augment.write_examples(args.write_augmented, task.text_keys, copies, copy_sources)
+        examples, sources = examples + copies, sources + copy_sources
+    logger.info("unlabelled examples the teacher labels: %s; %d were dev or test texts (--eval_overlap %s)",
+                ", ".join(f"{k.split('_')[0]} {counts[k]}" for k in counts if k.endswith("examples")),
+                sum(v for k, v in counts.items() if k.endswith("overlap")), args.eval_overlap)
+    return data.encode_split(examples, task, tokenizer, args.max_seq_length, first_idx), counts
+
+
+def augmented(args, task, tokenizer, train, transfer_examples, transfer_sources):
+    """(copies, their sources): --augment copies of the labelled examples (and with --augment_transfer of the
+    transfer set), without labels."""
+    originals = [train[i] for i in range(len(train))]
+    sources = [f"train example {i + 1}" for i in range(len(originals))]
+    if args.augment_transfer:
+        originals, sources = originals + transfer_examples, sources + transfer_sources
+    copies, origins = augment.augment(originals, task.text_keys, args.augment, args.seed, tokenizer.mask_token)
+    return copies, [f"augmented from {sources[o]}" for o in origins]
+
+
+def make_loaders(args, encoded, dev_splits, tokenizer, unlabelled=()):
+    """(train loader, {split: eval loader}); unlabelled examples join the labelled ones in every epoch (data.mix)."""
+    loader = data.train_loader(data.mix(encoded["train"], list(unlabelled), args.labelled_share), tokenizer,
+                               args.batch_size, args.seed, args.group_by_length, args.gradient_accumulation_steps,
+                               unlabelled_rows=bool(unlabelled))
     return loader, {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
 
 

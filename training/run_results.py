@@ -11,7 +11,8 @@ RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_mode
                       "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "max_seq_length",
                       "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
                       "group_by_length", "holdout_from_train", "max_train_examples", "seed", "train_file", "dev_file",
-                      "text_columns", "label_column", "task_type", "labels", "metric_for_best")
+                      "text_columns", "label_column", "task_type", "labels", "metric_for_best", "transfer_file",
+                      "transfer_text_columns", "labelled_share", "augment", "augment_transfer", "eval_overlap")
 
 
 def run_config(args, task):
