@@ -11,6 +11,7 @@ when they start together (disk_cache: one process builds, the others wait).
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -52,6 +53,62 @@ class TeacherCache:
         return logits, cls
 
 
+def shard_dir(cache_dir, key):
+    """Where the processes of one distributed run put their shares of the teacher pass before rank 0 merges them."""
+    return os.path.join(cache_dir, "shards", key[:24])
+
+
+def is_built(cache_dir, key, layers):
+    return disk_cache.verify(os.path.join(cache_dir, key[:24]), required_files(layers)) is None
+
+
+def required_files(layers):
+    return ["logits.npy"] + (["cls.npy"] if layers else [])
+
+
+def write_shard(folder, rank, size, forward, loader, log):
+    """This process's share of the teacher pass (batches rank, rank + size, ...) as shard{rank}.npz in `folder`."""
+    idx, logits, cls = [], [], []
+    tic = time.time()
+    for i, batch in enumerate(loader):
+        if i % size != rank:
+            continue
+        batch_logits, batch_cls = forward(batch)
+        idx.append(batch["idx"].numpy().reshape(-1))
+        logits.append(batch_logits.numpy())
+        if batch_cls is not None:
+            cls.append(batch_cls.numpy().astype(np.float16))
+        progress(i + 1, len(loader), time.time() - tic, log)
+    os.makedirs(folder, exist_ok=True)
+    arrays = {"idx": np.concatenate(idx), "logits": np.concatenate(logits)}
+    if cls:
+        arrays["cls"] = np.concatenate(cls)
+    tmp = os.path.join(folder, f".shard{rank}.{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, os.path.join(folder, f"shard{rank}.npz"))  # whole or absent
+
+
+def merge_shards(folder, shards, size, num_examples):
+    """Fill `folder` from the `size` shards a distributed teacher pass wrote; the fill function of load_or_build."""
+    logits = cls = None
+    for rank in range(size):
+        with np.load(os.path.join(shards, f"shard{rank}.npz"), allow_pickle=False) as z:
+            if logits is None:
+                logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
+                                                   (num_examples, z["logits"].shape[1]))
+                if "cls" in z.files:
+                    cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", np.float16,
+                                                    (num_examples,) + z["cls"].shape[1:])
+            logits[z["idx"]] = z["logits"]
+            if cls is not None:
+                cls[z["idx"]] = z["cls"]
+    logits.flush()
+    if cls is not None:
+        cls.flush()
+    shutil.rmtree(shards, ignore_errors=True)  # merged: only the cache is kept
+    return {"num_examples": num_examples, "shards": size}
+
+
 def build(folder, forward, loader, num_examples, layers, log):
     """Run the teacher over the training set once (length-sorted batches) and write its arrays into `folder`.
 
@@ -89,19 +146,20 @@ def progress(done, total, seconds, log, every=0.1):
             f"{done / max(seconds, 1e-9):.1f} batches/s, about {left:.0f} s left")
 
 
-def load_or_build(cache_dir, teacher_dir, forward, encoded, loader, layers, log):
+def load_or_build(cache_dir, teacher_dir, forward, encoded, loader, layers, log, fill=None):
     """The cache for this teacher, data and layers: reused when present and intact, else built first.
 
     Any number of processes may ask at once: one builds, the others wait for it (see disk_cache).
-    forward: as for build(); log: a logging.Logger.
+    forward: as for build(); log: a logging.Logger; fill(folder) -> meta: what fills a new cache instead of
+    running `forward` over `loader` (merge_shards after a distributed pass).
     """
     key = cache_key(teacher_dir, encoded, layers)
     folder = os.path.join(cache_dir, key[:24])
 
     def build_into(tmp):
         log.info("teacher cache: computing the teacher's outputs over %d examples into %s", len(encoded), folder)
-        return {"key": key, **build(tmp, forward, loader, len(encoded), layers, log.info)}
+        made = fill(tmp) if fill else build(tmp, forward, loader, len(encoded), layers, log.info)
+        return {"key": key, "layers": list(layers), **made}
 
-    required = ["logits.npy"] + (["cls.npy"] if layers else [])
-    disk_cache.obtain(folder, build_into, required, log, "teacher cache")
+    disk_cache.obtain(folder, build_into, required_files(layers), log, "teacher cache")
     return TeacherCache(folder), key

@@ -61,3 +61,24 @@ def test_gradient_accumulation_matches_one_big_batch(sst2_dir, no_dropout_bert, 
                                         "--gradient_accumulation_steps", "2"))
     assert accum["total_steps"] == big["total_steps"] == 40
     assert_same_training(tmp_path / "big", big, tmp_path / "accum", accum)
+
+
+def test_two_processes_share_the_teacher_pass_and_build_the_cache_one_process_builds(
+        sst2_dir, no_dropout_bert, teacher_dir, tmp_path):
+    one_cache, two_cache = tmp_path / "cache1", tmp_path / "cache2"
+    one = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "one", 16,
+                                      "--teacher_cache_dir", str(one_cache)))
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), os.path.join(ROOT, "run_patient_kd.py"),
+           *kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8, "--teacher_cache_dir", str(two_cache))]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    two = json.load(open(tmp_path / "two" / "results.json"))
+    assert two["teacher_cache"] == one["teacher_cache"]
+    folder = one["teacher_cache"][:24]
+    meta = json.load(open(two_cache / folder / "meta.json"))
+    # rank 1 wrote shard1, rank 0 shard0 and merged both: the logits of one process, every row filled
+    assert meta["shards"] == 2 and not os.listdir(two_cache / "shards")
+    np.testing.assert_allclose(np.load(two_cache / folder / "logits.npy"), np.load(one_cache / folder / "logits.npy"),
+                               atol=1e-5)
+    assert "process 1 of 2 runs the teacher over its share" in open(tmp_path / "two" / "train.log").read()

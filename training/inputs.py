@@ -3,8 +3,11 @@
 With local files (--data_dir, or --train_file and --dev_file) the tokenised splits come from the encoded-split cache, and for KD and PKD the
 teacher's outputs from the teacher cache, so that only the first run of a grid search pays for them.
 """
+import tempfile
+
 import data
 import modeling
+from deploy import teacher_program
 from runtime import encoded_cache, teacher_cache
 from runtime.run_log import logger
 from tasks import augment, transfer
@@ -102,17 +105,57 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
     """(batch -> teacher logits and [CLS] states, cache key): from the on-disk cache, or the live teacher."""
     if teacher is None:
         return None, None
+
     def forward(batch):
         return modeling.teacher_forward(teacher, batch, layers)
 
     if args.no_teacher_cache:
         return forward, None
+    build_forward = teacher_pass(args, teacher, layers, forward)
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
+    fill = sharded_pass(args, world, build_forward, encoded_train, loader, layers) if world.size > 1 else None
 
     def cached():
-        return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, forward,
-                                           encoded_train, loader, layers, logger)
+        return teacher_cache.load_or_build(args.teacher_cache_dir, args.teacher_finetuned_model_path, build_forward,
+                                           encoded_train, loader, layers, logger, fill)
 
     outputs = cached() if world.rank == 0 else None
     world.barrier()  # the other ranks read what rank 0 wrote
     return outputs or cached()
+
+
+def sharded_pass(args, world, forward, encoded_train, loader, layers):
+    """With several processes and no cache yet, each runs the teacher over its share of the batches; then
+    rank 0 fills the cache from the shares (teacher_cache.merge_shards). None when the cache exists."""
+    key = teacher_cache.cache_key(args.teacher_finetuned_model_path, encoded_train, layers)
+    if world.agree(teacher_cache.is_built(args.teacher_cache_dir, key, layers)):  # rank 0's view, for all ranks
+        return None
+    shards = teacher_cache.shard_dir(args.teacher_cache_dir, key)
+    logger.info("teacher cache: process %d of %d runs the teacher over its share of %d examples", world.rank + 1,
+                world.size, len(encoded_train))
+    teacher_cache.write_shard(shards, world.rank, world.size, forward, loader, logger.info)
+    world.barrier()
+    return lambda folder: teacher_cache.merge_shards(folder, shards, world.size, len(encoded_train))
+
+
+def teacher_pass(args, teacher, layers, live):
+    """The forward that fills the teacher cache. On the CPU, the teacher exported as a paddle.inference program
+    (made at its first batch, so a cache that exists costs nothing): faster than the eager teacher there
+    (benchmarks/teacher_pass.py). On a GPU, or if the export fails, the eager teacher (`live`)."""
+    if args.device != "cpu":
+        return live
+    made = {}
+
+    def forward(batch):
+        if "forward" not in made:
+            made["folder"] = tempfile.TemporaryDirectory(prefix="teacher-program-")
+            try:
+                made["forward"] = teacher_program.exported_forward(teacher, layers, made["folder"].name)
+                logger.info("teacher cache: the teacher runs as an exported paddle.inference program")
+            except Exception as e:  # a model the exporter cannot trace still gets its cache, eagerly
+                logger.warning("teacher cache: exporting the teacher failed (%s: %s); running it eagerly",
+                               type(e).__name__, str(e)[:200])
+                made["forward"] = live
+        return made["forward"](batch)
+
+    return forward
