@@ -48,21 +48,5 @@ STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/te
          --max_steps "$STEPS" --eval_steps 250 --save_steps 500)
 TRANSFER=(--transfer_file "$SPLIT/transfer.tsv" --eval_overlap drop)
 
-for seed in $SEEDS; do  # seed by seed, so that a stopped experiment has whole seeds
-    SEEDS="$seed" final_students  # FT, KD, PKD-skip, PKD-last on the K labelled sentences
-    [ "$PHASE" = labelled ] && continue
-    run "final/kd_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
-    for strategy in skip last; do
-        run "final/pkd_${strategy}_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" \
-            --T "$T" --beta "$BETA" --strategy "$strategy"
-    done
-    run "final/kd_transfer_augment_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --augment 20 --seed "$seed" \
-        --alpha "$ALPHA" --T "$T" --beta 0
-    [ "$seed" = "$(echo $SEEDS | cut -d' ' -f1)" ] || continue
-    for size in 5000 20000; do  # the transfer-size curve, first seed only
-        run "transfer_size/kd_transfer${size}_seed$seed" "${STUDENT[@]}" --transfer_file "$SPLIT/transfer_$size.tsv" \
-            --eval_overlap drop --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
-    done
-done
-
+low_resource_students "5000 20000"  # per seed: K-only, transfer and augmented students; the size curve on the first
 write_results sst2_low_resource "SST-2 dev, K=$K labelled sentences, 3-layer MiniLM students, $STEPS steps, seeds $SEEDS"
