@@ -90,7 +90,12 @@ def build_parser():
     p.add_argument("--max_train_examples", type=int, default=0, metavar="N",
                    help="train on N examples drawn at random from train (the same examples for every --seed); 0: all")
 
-    p.add_argument("--num_layers_of_student_model", type=int, default=6)
+    p.add_argument("--num_layers_of_student_model", type=int, default=None,
+                   help="student depth, its first N layers (default 6; with --student_model_name_or_path all its layers)")
+    p.add_argument("--student_model_name_or_path", default=None,
+                   help="a separately pre-trained smaller model of the teacher's family and vocabulary (e.g. "
+                        "ernie-3.0-mini-zh) to build the student from; narrower than the teacher, PKD compares "
+                        "[CLS] states through a learned projection")
     p.add_argument("--student_init", choices=("pretrained", "teacher"), default="pretrained",
                    help="copy embeddings, the first N layers and the pooler from the pre-trained model or the teacher")
     p.add_argument("--alpha", type=float, default=0.0, help="weight of the distillation loss, in [0, 1]")
@@ -183,7 +188,7 @@ def check_args(args):
     positive = ("num_layers_of_student_model", "batch_size", "max_seq_length", "logging_steps",
                 "save_steps", "eval_steps", "save_total_limit", "gradient_accumulation_steps")
     for name in positive:
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise InputError(f"--{name} must be > 0, got {getattr(args, name)}")
     for name in ("holdout_from_train", "max_train_examples", "early_stopping_patience"):
         if getattr(args, name) < 0:
@@ -199,6 +204,9 @@ def check_args(args):
     if args.use_amp and args.device != "gpu":
         raise InputError("--use_amp needs a GPU (--device gpu): float16 training is not supported on CPU")
     check_unlabelled_flags(args)
+    if args.student_model_name_or_path and args.student_init == "teacher":
+        raise InputError("--student_model_name_or_path builds the student from that model: leave out --student_init "
+                         "teacher")
     needs_teacher = args.mode != "ft" or args.student_init == "teacher"
     if needs_teacher and not args.teacher_finetuned_model_path:
         why = f"{args.mode.upper()} (alpha={args.alpha}, beta={args.beta})" if args.mode != "ft" \
@@ -244,6 +252,8 @@ def parse_args(argv=None):
     if args.teacher_cache_dir is None:
         args.teacher_cache_dir = default_cache_dir()
     args.mode = mode_of(args.alpha, args.beta)
+    if args.num_layers_of_student_model is None and not args.student_model_name_or_path:
+        args.num_layers_of_student_model = 6  # the reference's default; another student model keeps its own depth
     try:
         check_args(args)
     except InputError as e:

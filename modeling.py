@@ -178,6 +178,8 @@ def check_model_limits(args, tokenizer):
     config.json before anything is loaded or cached: past them, training would crash at the first long
     example or rare token, minutes later."""
     owners = [(args.model_name_or_path, "--model_name_or_path")] if args.student_init == "pretrained" else []
+    if args.student_model_name_or_path:
+        owners.append((args.student_model_name_or_path, "--student_model_name_or_path"))
     if teacher_needed(args):
         owners.append((args.teacher_finetuned_model_path, "--teacher_finetuned_model_path"))
     configs = [load_config(path, flag) for path, flag in owners]
@@ -189,6 +191,22 @@ def check_model_limits(args, tokenizer):
         if len(tokenizer) > config.vocab_size:
             raise InputError(f"the vocabulary has {len(tokenizer)} tokens but {flag} {path} has only "
                              f"{config.vocab_size} word embeddings (vocab_size): vocab.txt is not this model's")
+
+
+def check_student_vocabulary(args, tokenizer):
+    """--student_model_name_or_path must read the run's token ids as the teacher does: the same vocabulary, token
+    by token (ERNIE 3.0 Mini, Micro and Nano share ERNIE 3.0 Base's). InputError naming the first difference."""
+    path = args.student_model_name_or_path
+    if not path:
+        return
+    theirs = load_tokenizer(path, "--student_model_name_or_path").get_vocab()
+    ours = tokenizer.get_vocab()
+    by_id = [{i: t for t, i in vocab.items()} for vocab in (ours, theirs)]
+    for i in range(max(len(by_id[0]), len(by_id[1]))):
+        a, b = by_id[0].get(i), by_id[1].get(i)
+        if a != b:
+            raise InputError(f"--student_model_name_or_path {path}: its vocabulary differs from the teacher's at id {i} "
+                             f"({b!r} where the teacher has {a!r}); the student must share the teacher's vocabulary")
 
 
 def family_mismatch(what, config, reference_what, reference):
@@ -314,13 +332,17 @@ def build_models(args, num_classes):
     teacher = load_teacher(teacher_path, num_classes) if teacher_needed(args) else None
     if args.student_init == "teacher":
         source = base_model(teacher)
+    elif args.student_model_name_or_path:  # another shape: its family and vocabulary were checked, not its width
+        source = load_model(family_of(args.student_model_name_or_path, "--student_model_name_or_path").model,
+                            args.student_model_name_or_path, "--student_model_name_or_path")
     else:
         source = load_pretrained(args.model_name_or_path)
         if teacher is not None:
             check_same_architecture(source.config, teacher.config,
                                     f"--model_name_or_path {args.model_name_or_path}",
                                     f"--teacher_finetuned_model_path {teacher_path}")
-    config = student_config(source.config, args.num_layers_of_student_model, num_classes)
+    config = student_config(source.config, args.num_layers_of_student_model or source.config.num_hidden_layers,
+                            num_classes)
     if teacher is not None and config.num_hidden_layers > depth(teacher):
         raise InputError(f"--num_layers_of_student_model {config.num_hidden_layers} is deeper than the "
                          f"{depth(teacher)}-layer teacher")
@@ -331,3 +353,46 @@ def build_models(args, num_classes):
     if args.mode == "pkd":
         layers = teacher_layers_for(config.num_hidden_layers, depth(teacher), args.strategy)
     return teacher, student, layers
+
+
+def width(model):
+    return base_model(model).config.hidden_size
+
+
+class ClsProjection(paddle.nn.Layer):
+    """Learned maps of a narrower student's [CLS] states to the teacher's width, one Linear per layer pair.
+
+    One per pair rather than one shared (TinyBERT's W_h): each student layer's states live in a space of
+    their own, and a shared map would have to fit all of them at once; the cost is pairs x h_s x h_t
+    parameters (3 x 384 x 768 = 0.9M for ERNIE 3.0 Mini under Base). Trained with the student, kept in its
+    checkpoints, never in best_model/ or an export.
+    """
+
+    def __init__(self, num_pairs, student_width, teacher_width):
+        super().__init__()
+        self.maps = paddle.nn.LayerList([paddle.nn.Linear(student_width, teacher_width) for _ in range(num_pairs)])
+
+    def forward(self, cls):
+        """cls: [batch, pairs, student width] -> [batch, pairs, teacher width]."""
+        return paddle.stack([m(cls[:, j]) for j, m in enumerate(self.maps)], axis=1)
+
+
+class StudentWithProjection(paddle.nn.Layer):
+    """What trains when the student is narrower than its teacher: the student (called as itself) and the
+    projection of its [CLS] states; checkpoints and the optimizer see both."""
+
+    def __init__(self, student, projection):
+        super().__init__()
+        self.student, self.projection = student, projection
+
+    def forward(self, *args, **kwargs):
+        return self.student(*args, **kwargs)
+
+
+def trained_model(student, teacher, layers):
+    """(what trains: the student, or the student with a ClsProjection; the projection or None). A projection
+    only where PT compares layers of different widths: equal widths train exactly as before."""
+    if not layers or width(student) == width(teacher):
+        return student, None
+    projection = ClsProjection(len(layers), width(student), width(teacher))
+    return StudentWithProjection(student, projection), projection

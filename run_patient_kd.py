@@ -42,8 +42,9 @@ def build_optimizer(args, model, total_steps):
     return optimizer, scheduler
 
 
-def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objective):
-    """Forward the student; teacher_outputs(batch) gives the teacher's (logits, [CLS] states) or is None."""
+def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objective, project=None):
+    """Forward the student; teacher_outputs(batch) gives the teacher's (logits, [CLS] states) or is None;
+    project maps a narrower student's [CLS] states to the teacher's width (modeling.ClsProjection)."""
     out = student(**model_inputs(batch), output_hidden_states=args.beta > 0, return_dict=True)
     teacher_logits = teacher_cls = student_cls = None
     if teacher_outputs is not None:
@@ -52,7 +53,7 @@ def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objectiv
         student_cls = stack_cls(out.hidden_states, range(1, num_pairs + 1))
     return pkd_loss(out.logits, teacher_logits, batch["labels"], student_cls, teacher_cls,
                     args.alpha, args.T, args.beta, task_objective.hard_loss, task_objective.soft_loss,
-                    batch.get("labelled"))
+                    batch.get("labelled"), project)
 
 
 def format_parts(loss, parts):
@@ -79,6 +80,7 @@ def train(args):
     # Flags no run can use are refused before anything is loaded, cached or written.
     tokenizer = modeling.load_run_tokenizer(args)
     modeling.check_model_limits(args, tokenizer)
+    modeling.check_student_vocabulary(args, tokenizer)
     if modeling.teacher_needed(args):
         modeling.check_teacher_labels(args.teacher_finetuned_model_path, task.labels)
     if inputs.uses_cache_dir(args):
@@ -107,12 +109,17 @@ def train_in_output_dir(args, world, task, tokenizer):
     logger.info("student: %s, %d layers, %.1fM parameters%s", student.config.model_type, modeling.depth(student),
                 modeling.count_parameters(student) / 1e6,
                 f"; PKD-{args.strategy} layer pairs [student, teacher] (1-based): {pairs}" if pairs else "")
+    trained, projection = modeling.trained_model(student, teacher, teacher_layers)
+    if projection is not None:
+        logger.info("PT across widths: student [CLS] states (%d) projected to the teacher's (%d), one learned "
+                    "linear map per layer pair, %d parameters", modeling.width(student), modeling.width(teacher),
+                    modeling.count_parameters(projection))
     loader, dev_loaders = inputs.make_loaders(args, encoded, dev_splits, tokenizer, unlabelled)
     steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
     logger.info("%d steps (%d per epoch) of %d x %d x %d examples (batch x processes x accumulation)", total_steps,
                 steps_per_epoch, args.batch_size, world.size, args.gradient_accumulation_steps)
-    optimizer, scheduler = build_optimizer(args, student, total_steps)
+    optimizer, scheduler = build_optimizer(args, trained, total_steps)
 
     checked = teacher is not None and world.rank == 0  # only rank 0 evaluates
     teacher_metrics = evaluation.log_teacher_check(teacher, dev_loaders, task) if checked else None
@@ -121,11 +128,11 @@ def train_in_output_dir(args, world, task, tokenizer):
                                                              encoded["train"] + unlabelled, tokenizer, world)
     del teacher  # with the cache, training runs without the teacher in memory
 
-    state = start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_splits)
+    state = start_or_resume(args, task, trained, modeling.depth(student), optimizer, pairs, total_steps, dev_splits)
     state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics, teacher_layers=teacher_depth,
                             early_stopping_patience=args.early_stopping_patience, **unlabelled_counts)
-    run = Run(args=args, task=task, world=world, student=student, tokenizer=tokenizer,
-              model=paddle.DataParallel(student) if world.size > 1 else student,
+    run = Run(args=args, task=task, world=world, student=student, trained=trained, projection=projection,
+              tokenizer=tokenizer, model=paddle.DataParallel(trained) if world.size > 1 else trained,
               teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader, dev_loaders=dev_loaders,
               optimizer=optimizer, scheduler=scheduler, num_epochs=math.ceil(total_steps / steps_per_epoch),
               scaler=paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if args.use_amp else None,
@@ -150,16 +157,16 @@ def log_start(args, world, task):
                     "student and teacher outputs", args.T, task.name)
 
 
-def start_or_resume(args, task, student, optimizer, pairs, total_steps, dev_splits):
+def start_or_resume(args, task, trained, student_layers, optimizer, pairs, total_steps, dev_splits):
     """The loop's state: from OUTPUT_DIR's newest checkpoint of the same flags (weights and optimizer restored
-    into `student` and `optimizer`), else a fresh one."""
+    into `trained`, the student and any projection, and `optimizer`), else a fresh one."""
     config = run_results.run_config(args, task)
-    state = checkpoint.resume_state(args.output_dir, config, student, optimizer, args.resume, logger,
+    state = checkpoint.resume_state(args.output_dir, config, trained, optimizer, args.resume, logger,
                                     run_results.config_defaults(build_parser().get_default, task))
     if state is not None:
         reseed(args.seed, state["step"])
         return state
-    results = run_results.new_results(args, task, modeling.depth(student), pairs, total_steps, dev_splits)
+    results = run_results.new_results(args, task, student_layers, pairs, total_steps, dev_splits)
     return {"config": config, "step": 0, "epoch": 0, "batches_done": 0, "results": results}
 
 
@@ -207,7 +214,8 @@ def train_loop(run, state):
 def forward_backward(run, batch, step):
     """Loss of one (micro-)batch, backpropagated; refuses a non-finite loss before it touches the weights."""
     with paddle.amp.auto_cast(level="O1") if run.scaler is not None else contextlib.nullcontext():
-        loss, parts = compute_loss(run.model, run.teacher_outputs, batch, run.num_pairs, run.args, run.task.objective)
+        loss, parts = compute_loss(run.model, run.teacher_outputs, batch, run.num_pairs, run.args, run.task.objective,
+                                   run.projection)
     # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
     values = {"loss": loss.item(), **{k: v.item() if v is not None else None for k, v in parts.items()}}
     if not all(math.isfinite(v) for v in values.values() if v is not None):
@@ -254,7 +262,7 @@ def after_step(run, state, window, epoch):
         results["stopped_early_at"] = step
     if step % args.save_steps == 0 or last or stop:
         if run.world.rank == 0:
-            checkpoint.save_checkpoint(args.output_dir, step, run.student, run.optimizer, state)
+            checkpoint.save_checkpoint(args.output_dir, step, run.trained, run.optimizer, state)
             checkpoint.prune_checkpoints(args.output_dir, args.save_total_limit)
         reseed(args.seed, step)
     return logged

@@ -13,7 +13,9 @@ class Run:
     task: Any
     world: World
     student: Any                       # the model that is evaluated and saved
-    model: Any                         # the student, wrapped in DataParallel when several processes train
+    trained: Any                       # what the optimizer and checkpoints hold: the student, or it and its projection
+    projection: Any                    # modeling.ClsProjection of a narrower student's [CLS] states, or None
+    model: Any                         # `trained`, wrapped in DataParallel when several processes train
     tokenizer: Any
     teacher_outputs: Optional[Callable]  # batch -> (teacher logits, [CLS] states); None for FT
     num_pairs: int                     # PKD layer pairs

@@ -12,7 +12,8 @@ RUN_DEFINING_FLAGS = ("task_name", "model_name_or_path", "teacher_finetuned_mode
                       "learning_rate", "warmup_proportion", "weight_decay", "adam_epsilon", "max_grad_norm",
                       "group_by_length", "holdout_from_train", "max_train_examples", "seed", "train_file", "dev_file",
                       "text_columns", "label_column", "task_type", "labels", "metric_for_best", "transfer_file",
-                      "transfer_text_columns", "labelled_share", "augment", "augment_transfer", "eval_overlap")
+                      "transfer_text_columns", "labelled_share", "augment", "augment_transfer", "eval_overlap",
+                      "student_model_name_or_path")
 
 
 def run_config(args, task):
