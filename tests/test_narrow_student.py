@@ -114,3 +114,18 @@ def test_another_vocabulary_or_family_is_refused(sst2_dir, tiny_bert, teacher_di
     err = refused(narrow_args(sst2_dir, tiny_bert, teacher_dir, narrow["ernie3"], out), capsys)
     assert "is 'ernie': teacher and student must be the same kind of model" in err and "--student_model_name_or_path" in err
     assert not os.path.exists(out)
+
+
+def test_random_student_keeps_the_vocabulary_and_takes_the_shape(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "random"
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "random_student.py"), tiny_bert, str(out),
+                    "--layers", "3", "--hidden", "24", "--heads", "2"], check=True, capture_output=True)
+    config = json.load(open(out / "config.json"))
+    assert (config["num_hidden_layers"], config["hidden_size"], config["intermediate_size"]) == (3, 24, 96)
+    assert open(out / "vocab.txt").read() == open(os.path.join(tiny_bert, "vocab.txt")).read()
+    assert modeling.depth(modeling.load_pretrained(str(out))) == 3
