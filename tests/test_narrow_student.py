@@ -15,6 +15,7 @@ from conftest import common_args
 from demo_assets import FILLER, NEGATIVE, NEGATORS, POSITIVE, write_tiny_encoder
 from deploy import inference
 from test_kd_loss import np_pt
+from test_reliability import refused
 
 
 def test_pt_through_the_projection_matches_numpy():
@@ -93,15 +94,6 @@ def test_a_narrow_ernie3_student_with_task_type_embeddings(sst2_dir, ernie3_teac
     assert result["finished"]
     config = json.load(open(out / "best_model" / "config.json"))
     assert config["hidden_size"] == 16 and config["use_task_id"] and config["model_type"] == "ernie"
-
-
-def refused(argv, capsys):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        run_patient_kd.main(argv)
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 2 and len(err.splitlines()) == 1, err
-    return err
 
 
 def test_another_vocabulary_or_family_is_refused(sst2_dir, tiny_bert, teacher_dir, narrow, tmp_path, capsys):

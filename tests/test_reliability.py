@@ -61,17 +61,23 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(sst2_dir, tiny_bert, t
     argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "killed")
     reference_argv = pkd_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "whole")
     reference = run_cli(reference_argv), str(tmp_path / "whole")
+    killed_at = kill_after_checkpoint(argv, tmp_path / "killed", 100)
+    assert 100 <= killed_at < STEPS
+    assert_same_run(run_cli(argv), str(tmp_path / "killed"), reference)
+
+
+def kill_after_checkpoint(argv, out, step, timeout=120):
+    """Start run_patient_kd.py ARGV in a process, kill -9 it once OUT/checkpoint-STEP exists; the newest
+    checkpoint's step then."""
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not os.path.isdir(tmp_path / "killed" / "checkpoint-100") and proc.poll() is None and time.time() < deadline:
+    deadline = time.time() + timeout
+    while not os.path.isdir(os.path.join(out, f"checkpoint-{step}")) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    killed_at = max(int(p.rsplit("-", 1)[1]) for p in checkpoint.list_checkpoints(str(tmp_path / "killed")))
-    assert 100 <= killed_at < STEPS
-    assert_same_run(run_cli(argv), str(tmp_path / "killed"), reference)
+    return max(int(p.rsplit("-", 1)[1]) for p in checkpoint.list_checkpoints(str(out)))
 
 
 def test_corrupted_checkpoint_is_reported_and_skipped(sst2_dir, tiny_bert, teacher_dir, tmp_path, uninterrupted):

@@ -3,10 +3,8 @@ their overlap with the dev texts, and the bad input they can bring."""
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import paddle
@@ -16,10 +14,11 @@ import data
 import kd_loss
 import run_patient_kd
 from conftest import ROOT, common_args
-from runtime import checkpoint
 from tasks import augment, transfer
 from tasks.benchmarks import get_task
 from test_kd_loss import np_ce
+from test_own_data import bad_run
+from test_reliability import kill_after_checkpoint
 
 
 def test_ce_on_labelled_rows_is_their_loss_over_the_whole_batch():
@@ -161,31 +160,16 @@ def test_sigkill_then_resume_with_a_transfer_set(sst2_dir, tiny_bert, teacher_di
     subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"),
                     *kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, whole, *flags)], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    argv = [sys.executable, os.path.join(ROOT, "run_patient_kd.py"),
-            *kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "killed", *flags)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not os.path.isdir(tmp_path / "killed" / "checkpoint-60") and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert max(int(p.rsplit("-", 1)[1]) for p in checkpoint.list_checkpoints(str(tmp_path / "killed"))) < 200
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "killed", *flags)
+    assert kill_after_checkpoint(argv, tmp_path / "killed", 60, timeout=300) < 200
+    subprocess.run([sys.executable, os.path.join(ROOT, "run_patient_kd.py"), *argv], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     got, want = (json.load(open(out / "results.json")) for out in (tmp_path / "killed", whole))
     assert [h["acc"] for h in got["history"]] == [h["acc"] for h in want["history"]]
     with np.load(tmp_path / "killed" / "checkpoint-200" / "model.npz") as a, \
             np.load(whole / "checkpoint-200" / "model.npz") as b:
         for k in b.files:
             np.testing.assert_allclose(a[k], b[k], atol=1e-6, rtol=0, err_msg=k)
-
-
-def refused(capsys, argv):
-    with pytest.raises(SystemExit) as exit_info:
-        run_patient_kd.main(argv)
-    err = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 2 and err.startswith("error: ") and len(err.splitlines()) == 1, err
-    return err
 
 
 @pytest.mark.parametrize("content,extra,message", [
@@ -203,7 +187,7 @@ def test_bad_transfer_input(capsys, sst2_dir, tiny_bert, teacher_dir, tmp_path, 
     path = tmp_path / "t.tsv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     out = tmp_path / "out"
-    err = refused(capsys, kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, out, "--transfer_file", str(path),
+    err = bad_run(capsys, kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, out, "--transfer_file", str(path),
                                            "--teacher_cache_dir", str(tmp_path / "cache"), *extra))
     assert (message or "no examples") in err
     assert not out.exists()  # nothing left behind
@@ -215,7 +199,7 @@ def test_dev_texts_in_the_transfer_set_are_refused_unless_allowed(capsys, sst2_d
     out = tmp_path / "out"
     args = kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, out, "--transfer_file", path,
                             "--teacher_cache_dir", str(tmp_path / "cache"), "--max_steps", "5")
-    err = refused(capsys, args)
+    err = bad_run(capsys, args)
     assert f"1 transfer text(s) are also dev or test texts (the first: {path}:3)" in err and not out.exists()
     result = run_patient_kd.main(args + ["--eval_overlap", "drop"])
     assert result["transfer_examples"] == 1 and result["transfer_eval_overlap"] == 1
