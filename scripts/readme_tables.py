@@ -12,8 +12,8 @@ A generated table sits between two comments that name its kind and its runs JSON
 
 Kinds: `students` (the teacher, then per mode the best dev metric and the metric at the last
 evaluation, mean ± std over seeds, the share of the FT -> teacher gap closed, the median train
-seconds) and `paired` (per pair of modes, the mean paired difference by seed and how many seeds
-are above 0). Both use the student runs under a `final/` folder, as report_seeds.py does, and only the
+seconds), `paired` (per pair of modes, the mean paired difference by seed and how many seeds
+are above 0) and `transfer_size` (KD with transfer sets of growing size, one seed). Both use the student runs under a `final/` folder, as report_seeds.py does, and only the
 seeds that every mode has finished.
 """
 import argparse
@@ -87,7 +87,28 @@ def paired_table(records):
     return lines
 
 
-KINDS = {"students": students_table, "paired": paired_table}
+def transfer_size_table(records):
+    """KD with transfer sets of growing size, one seed: the runs under transfer_size/, the final/ KD runs with and
+    without a transfer set of the same seed, and the gain over KD on the labelled examples alone."""
+    sized = [r for r in records if r.get("finished") and "/transfer_size/" in r["run"].replace("\\", "/")]
+    if not sized:
+        raise ValueError("no finished run under transfer_size/")
+    seed = sized[0]["seed"]
+    runs = students(records)
+    if seed not in runs.get("kd", {}) or seed not in runs.get("kd_transfer", {}):
+        raise ValueError(f"no finished final/ KD runs with and without a transfer set for seed {seed}")
+    base = runs["kd"][seed]
+    rows = sorted([base, *sized, runs["kd_transfer"][seed]], key=lambda r: r.get("transfer_examples", 0))
+    metric = base["metric"]
+    lines = [f"| transfer set (seed {seed}) | best dev {metric} | dev {metric} at the last step | gain over no transfer set, "
+             "points (best) |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.get('transfer_examples', 0):,} | {r['best']:.4f} | {r['last']:.4f} | "
+                     f"{100 * (r['best'] - base['best']):+.2f} |")
+    return lines
+
+
+KINDS = {"students": students_table, "paired": paired_table, "transfer_size": transfer_size_table}
 
 
 def render(text, root=ROOT):

@@ -98,6 +98,24 @@ def test_readme_tables_are_written_from_the_runs_json(tmp_path):
         readme_tables.render(lost_end, root=str(tmp_path))
 
 
+def test_transfer_runs_are_their_own_modes_and_the_size_table_reads_them(tmp_path):
+    records = two_seeds_of_ft_and_kd(tmp_path)
+    for where, seed, examples, best in (("final/kdt1", 1, 60000, 0.88), ("final/kdt2", 2, 60000, 0.86),
+                                        ("transfer_size/kdt5k", 1, 5000, 0.85)):
+        path = os.path.join(fake_run(tmp_path / where, "kd", seed, best), "results.json")
+        r = dict(json.load(open(path)), transfer_examples=examples, teacher_metrics={"acc": 0.90}, teacher_layers=6)
+        records.append(collect_results.run_record(path, r))
+    json.dump(records, open(tmp_path / "runs.json", "w"))
+    page = "<!-- table students runs.json -->\n<!-- end table -->\n<!-- table transfer_size runs.json -->\n" \
+           "<!-- end table -->\n<!-- table paired runs.json -->\n<!-- end table -->\n"
+    text = readme_tables.render(page, root=str(tmp_path))
+    assert "| BERT3-KD (α 0.7, T 10) + transfer 60,000 | 0.8700 ± 0.0141 |" in text
+    assert "| BERT3-KD (α 0.7, T 10) | 0.8250 ± 0.0212 |" in text  # the labelled-only KD stays its own row
+    assert "| 0 | 0.8400 |" in text and "| 5,000 | 0.8500 | 0.8500 | +1.00 |" in text
+    assert "| 60,000 | 0.8800 | 0.8800 | +4.00 |" in text
+    assert "| kd_transfer - kd | +4.50 | 2 of 2 |" in text
+
+
 def test_readme_and_experiments_tables_match_the_committed_json():
     for page in readme_tables.PAGES:
         text = open(os.path.join(ROOT, page), encoding="utf-8").read()
