@@ -164,22 +164,28 @@ def teacher_needed(args):
     return bool(args.teacher_finetuned_model_path) and (args.mode != "ft" or args.student_init == "teacher")
 
 
+def student_source(args):
+    """(path, flag) of the pre-trained model the student is built from: --student_model_name_or_path when
+    given (--model_name_or_path is then not used), else --model_name_or_path."""
+    if args.student_model_name_or_path:
+        return args.student_model_name_or_path, "--student_model_name_or_path"
+    return args.model_name_or_path, "--model_name_or_path"
+
+
 def load_run_tokenizer(args):
     """The teacher's own vocabulary when it ships one (its ids are what the teacher was trained on),
-    else the pre-trained model's."""
+    else the pre-trained model's the student is built from."""
     teacher_path = args.teacher_finetuned_model_path
     if teacher_needed(args) and has_tokenizer(teacher_path):
         return load_tokenizer(teacher_path, "--teacher_finetuned_model_path")
-    return load_tokenizer(args.model_name_or_path, "--model_name_or_path")
+    return load_tokenizer(*student_source(args))
 
 
 def check_model_limits(args, tokenizer):
     """--max_seq_length and the vocabulary against the tables of every model the run uses, read from their
     config.json before anything is loaded or cached: past them, training would crash at the first long
     example or rare token, minutes later."""
-    owners = [(args.model_name_or_path, "--model_name_or_path")] if args.student_init == "pretrained" else []
-    if args.student_model_name_or_path:
-        owners.append((args.student_model_name_or_path, "--student_model_name_or_path"))
+    owners = [student_source(args)] if args.student_init == "pretrained" else []
     if teacher_needed(args):
         owners.append((args.teacher_finetuned_model_path, "--teacher_finetuned_model_path"))
     configs = [load_config(path, flag) for path, flag in owners]
@@ -333,8 +339,8 @@ def build_models(args, num_classes):
     if args.student_init == "teacher":
         source = base_model(teacher)
     elif args.student_model_name_or_path:  # another shape: its family and vocabulary were checked, not its width
-        source = load_model(family_of(args.student_model_name_or_path, "--student_model_name_or_path").model,
-                            args.student_model_name_or_path, "--student_model_name_or_path")
+        path, flag = student_source(args)
+        source = load_model(family_of(path, flag).model, path, flag)
     else:
         source = load_pretrained(args.model_name_or_path)
         if teacher is not None:

@@ -53,9 +53,10 @@ class TeacherCache:
         return logits, cls
 
 
-def shard_dir(cache_dir, key):
-    """Where the processes of one distributed run put their shares of the teacher pass before rank 0 merges them."""
-    return os.path.join(cache_dir, "shards", key[:24])
+def shard_dir(cache_dir, key, size, batch_size):
+    """Where the processes of one distributed run put their shares of the teacher pass before rank 0 merges them;
+    the process count and batch size decide how the batches are shared out, so they name the folder too."""
+    return os.path.join(cache_dir, "shards", f"{key[:24]}-{size}x{batch_size}")
 
 
 def is_built(cache_dir, key, layers):
@@ -67,8 +68,9 @@ def required_files(layers):
 
 
 def write_shard(folder, rank, size, forward, loader, log):
-    """This process's share of the teacher pass (batches rank, rank + size, ...) as shard{rank}.npz in `folder`."""
-    idx, logits, cls = [], [], []
+    """This process's share of the teacher pass (batches rank, rank + size, ...) as shard{rank}.npz in `folder`
+    (an empty share when there are fewer batches than processes)."""
+    idx, logits, cls = [np.zeros(0, np.int64)], [], []
     tic = time.time()
     for i, batch in enumerate(loader):
         if i % size != rank:
@@ -80,7 +82,9 @@ def write_shard(folder, rank, size, forward, loader, log):
             cls.append(batch_cls.numpy().astype(np.float16))
         progress(i + 1, len(loader), time.time() - tic, log)
     os.makedirs(folder, exist_ok=True)
-    arrays = {"idx": np.concatenate(idx), "logits": np.concatenate(logits)}
+    arrays = {"idx": np.concatenate(idx)}
+    if logits:
+        arrays["logits"] = np.concatenate(logits)
     if cls:
         arrays["cls"] = np.concatenate(cls)
     tmp = os.path.join(folder, f".shard{rank}.{os.getpid()}.npz")
@@ -89,22 +93,34 @@ def write_shard(folder, rank, size, forward, loader, log):
 
 
 def merge_shards(folder, shards, size, num_examples):
-    """Fill `folder` from the `size` shards a distributed teacher pass wrote; the fill function of load_or_build."""
-    logits = cls = None
-    for rank in range(size):
-        with np.load(os.path.join(shards, f"shard{rank}.npz"), allow_pickle=False) as z:
-            if logits is None:
-                logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
-                                                   (num_examples, z["logits"].shape[1]))
-                if "cls" in z.files:
-                    cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", np.float16,
-                                                    (num_examples,) + z["cls"].shape[1:])
+    """Fill `folder` from the `size` shards a distributed teacher pass wrote (the fill function of load_or_build);
+    None, writing nothing, unless every shard is there and together they cover every example exactly once (the
+    processes of a run on several machines write their shards on their own machine's disk)."""
+    paths = [os.path.join(shards, f"shard{rank}.npz") for rank in range(size)]
+    if not all(os.path.isfile(p) for p in paths):
+        return None
+    parts = [np.load(p, allow_pickle=False) for p in paths]
+    try:
+        idx = np.concatenate([z["idx"] for z in parts])
+        if len(idx) != num_examples or len(np.unique(idx)) != num_examples:
+            return None
+        full = [z for z in parts if "logits" in z.files]
+        logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
+                                           (num_examples, full[0]["logits"].shape[1]))
+        cls = None
+        if "cls" in full[0].files:
+            cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", np.float16,
+                                            (num_examples,) + full[0]["cls"].shape[1:])
+        for z in full:
             logits[z["idx"]] = z["logits"]
             if cls is not None:
                 cls[z["idx"]] = z["cls"]
-    logits.flush()
-    if cls is not None:
-        cls.flush()
+        logits.flush()
+        if cls is not None:
+            cls.flush()
+    finally:
+        for z in parts:
+            z.close()
     shutil.rmtree(shards, ignore_errors=True)  # merged: only the cache is kept
     return {"num_examples": num_examples, "shards": size}
 
@@ -150,15 +166,17 @@ def load_or_build(cache_dir, teacher_dir, forward, encoded, loader, layers, log,
     """The cache for this teacher, data and layers: reused when present and intact, else built first.
 
     Any number of processes may ask at once: one builds, the others wait for it (see disk_cache).
-    forward: as for build(); log: a logging.Logger; fill(folder) -> meta: what fills a new cache instead of
-    running `forward` over `loader` (merge_shards after a distributed pass).
+    forward: as for build(); log: a logging.Logger; fill(folder) -> meta or None: what fills a new cache instead
+    of running `forward` over `loader` (merge_shards after a distributed pass); None from it: build as usual.
     """
     key = cache_key(teacher_dir, encoded, layers)
     folder = os.path.join(cache_dir, key[:24])
 
     def build_into(tmp):
         log.info("teacher cache: computing the teacher's outputs over %d examples into %s", len(encoded), folder)
-        made = fill(tmp) if fill else build(tmp, forward, loader, len(encoded), layers, log.info)
+        made = fill(tmp) if fill else None
+        if made is None:  # no fill, or shards it cannot use: the whole pass here
+            made = build(tmp, forward, loader, len(encoded), layers, log.info)
         return {"key": key, "layers": list(layers), **made}
 
     disk_cache.obtain(folder, build_into, required_files(layers), log, "teacher cache")

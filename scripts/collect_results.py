@@ -39,7 +39,8 @@ def run_record(path, r):
             "last_step": last.get("step"), "train_seconds": r.get("train_seconds"),
             "finished": r.get("finished", False), "eval_on": eval_on(r),
             "teacher_metric": (r.get("teacher_metrics") or {}).get(metric), "teacher_layers": r.get("teacher_layers"),
-            "transfer_examples": r.get("transfer_examples", 0), "augmented_examples": r.get("augmented_examples", 0)}
+            "transfer_examples": r.get("transfer_examples", 0), "augmented_examples": r.get("augmented_examples", 0),
+            "student_model": r.get("student_model")}
 
 
 def mode_of(record):
@@ -68,7 +69,8 @@ def eval_on(r):
 def row_key(r):
     """What a run was, all but its seed: runs with the same key are one row, mean ± std over seeds."""
     return (r["task"], r.get("num_student_layers"), r["mode"], r.get("strategy"), r["alpha"], r["T"], r["beta"],
-            tuple(eval_on(r)), r.get("total_steps"), r.get("transfer_examples", 0), r.get("augmented_examples", 0))
+            tuple(eval_on(r)), r.get("total_steps"), r.get("transfer_examples", 0), r.get("augmented_examples", 0),
+            r.get("student_model"))
 
 
 def model_label(key, teacher_layers=None):
@@ -77,7 +79,8 @@ def model_label(key, teacher_layers=None):
         return f"BERT{layers} (teacher)"
     name = f"BERT{layers}-{MODE_NAMES[mode]}" + (f"-{strategy}" if strategy else "")
     weights = "" if mode == "ft" else f" (α {alpha:g}, T {T:g}" + (f", β {beta:g})" if mode == "pkd" else ")")
-    return name + weights + (data_label(*rest[2:4]) if len(rest) >= 4 else "")
+    student = f" from {os.path.basename(str(rest[4]).rstrip('/'))}" if len(rest) >= 5 and rest[4] else ""
+    return name + student + weights + (data_label(*rest[2:4]) if len(rest) >= 4 else "")
 
 
 def collect(files):

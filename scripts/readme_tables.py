@@ -46,7 +46,8 @@ def teacher_of(records, runs):
 
 def label(record):
     key = (record["task"], record["layers"], record["mode"], record["strategy"], record["alpha"], record["T"],
-           record["beta"], None, None, record.get("transfer_examples", 0), record.get("augmented_examples", 0))
+           record["beta"], None, None, record.get("transfer_examples", 0), record.get("augmented_examples", 0),
+           record.get("student_model"))
     return model_label(key)
 
 

@@ -45,6 +45,9 @@ def read_transfer(task, paths, given_columns):
         if ignored:
             notes.append(f"{path}: its column {ignored[0]!r} is ignored: the teacher labels the transfer set")
         for line, row in rows:
+            missing = [c for c in text_columns if c not in row]  # a JSON Lines object without the key
+            if missing:
+                raise InputError(f"{path}:{line}: no field {missing[0]!r}")
             texts = [row[c] for c in text_columns]
             if not any(t.strip() for t in texts):
                 raise InputError(f"{path}:{line}: empty text")

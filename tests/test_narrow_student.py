@@ -104,7 +104,7 @@ def test_another_vocabulary_or_family_is_refused(sst2_dir, tiny_bert, teacher_di
     err = refused(narrow_args(sst2_dir, tiny_bert, teacher_dir, other, out), capsys)
     assert "its vocabulary differs from the teacher's at id" in err and f"({words[1]!r} where the teacher has {words[0]!r})" in err
     err = refused(narrow_args(sst2_dir, tiny_bert, teacher_dir, narrow["ernie3"], out), capsys)
-    assert "is 'ernie': teacher and student must be the same kind of model" in err and "--student_model_name_or_path" in err
+    assert "--student_model_name_or_path" in err and "is model type 'ernie' but --teacher_finetuned_model_path" in err
     assert not os.path.exists(out)
 
 

@@ -37,3 +37,20 @@ def test_cache_is_reused_and_keyed_by_layers(sst2_dir, tiny_bert, teacher_dir, t
     assert shorter["teacher_cache"] != first["teacher_cache"]
     folder = os.path.join(cache, first["teacher_cache"][:24])
     assert np.load(os.path.join(folder, "cls.npy"), allow_pickle=False).dtype == np.float16
+
+
+def test_shards_merge_only_when_they_cover_every_example_once(tmp_path):
+    from runtime import teacher_cache
+
+    shards, out = tmp_path / "shards", tmp_path / "cache"
+    shards.mkdir()
+    out.mkdir()
+    logits = np.arange(10, dtype=np.float32).reshape(5, 2)
+    np.savez(shards / "shard0.npz", idx=np.array([3, 0, 4]), logits=logits[[3, 0, 4]])
+    assert teacher_cache.merge_shards(str(out), str(shards), 3, 5) is None  # shards 1 and 2 missing
+    np.savez(shards / "shard1.npz", idx=np.array([1, 2]), logits=logits[[1, 2]])
+    np.savez(shards / "shard2.npz", idx=np.zeros(0, np.int64))  # a process that got no batch
+    assert teacher_cache.merge_shards(str(out), str(shards), 3, 6) is None  # one example never computed
+    assert teacher_cache.merge_shards(str(out), str(shards), 3, 5) == {"num_examples": 5, "shards": 3}
+    np.testing.assert_array_equal(np.load(out / "logits.npy"), logits)
+    assert not shards.exists()

@@ -178,13 +178,14 @@ def test_sigkill_then_resume_with_a_transfer_set(sst2_dir, tiny_bert, teacher_di
     ("sentence\n", [], "no examples"),
     (b"sentence\ngood\n\xff\xfe bad\n", [], ":3: not valid UTF-8"),
     ("sentence\n \n", [], None),  # a blank line only: no examples
+    ('{"sentence": "good"}\n{"title": "bad"}\n', [], ":2: no field 'sentence'"),
     ("sentence\ngood\n", ["--augment", "-1"], "--augment must be between 0 and 100"),
     ("sentence\ngood\n", ["--augment", "1000"], "--augment must be between 0 and 100"),
     ("sentence\ngood\n", ["--alpha", "0", "--beta", "0"], "--transfer_file gives text that the teacher labels: it needs KD"),
     ("sentence\ngood\n", ["--labelled_share", "1"], "--labelled_share must be in (0, 1)"),
 ])
 def test_bad_transfer_input(capsys, sst2_dir, tiny_bert, teacher_dir, tmp_path, content, extra, message):
-    path = tmp_path / "t.tsv"
+    path = tmp_path / ("t.jsonl" if str(content).startswith("{") else "t.tsv")
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     out = tmp_path / "out"
     err = bad_run(capsys, kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, out, "--transfer_file", str(path),

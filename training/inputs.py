@@ -57,6 +57,8 @@ def load_unlabelled(args, task, tokenizer, first_idx):
         return [], {}
     raw = load_data(args, task)
     judged = [raw[s] for s in raw if s != "train"]
+    if args.holdout_from_train:  # the dev set is still the one results are reported on
+        judged += list(task.reader.load_splits(task, task.dev_splits, args.data_dir).values())
     if args.test_file:
         judged.append(task.reader.load_splits(task, ("test",))["test"])
     judged_keys = transfer.evaluation_keys(task, *judged)
@@ -130,7 +132,7 @@ def sharded_pass(args, world, forward, encoded_train, loader, layers):
     key = teacher_cache.cache_key(args.teacher_finetuned_model_path, encoded_train, layers)
     if world.agree(teacher_cache.is_built(args.teacher_cache_dir, key, layers)):  # rank 0's view, for all ranks
         return None
-    shards = teacher_cache.shard_dir(args.teacher_cache_dir, key)
+    shards = teacher_cache.shard_dir(args.teacher_cache_dir, key, world.size, args.batch_size)
     logger.info("teacher cache: process %d of %d runs the teacher over its share of %d examples", world.rank + 1,
                 world.size, len(encoded_train))
     teacher_cache.write_shard(shards, world.rank, world.size, forward, loader, logger.info)

@@ -37,7 +37,7 @@ def new_results(args, task, num_student_layers, pairs, total_steps, dev_splits):
             "metrics": None, "history": [], "train_log": [], "train_seconds": 0.0, "total_steps": total_steps,
             "early_stopping_patience": args.early_stopping_patience, "evals_without_improvement": 0,
             "stopped_early_at": None, "teacher": args.teacher_finetuned_model_path, "teacher_layers": None,
-            "teacher_metrics": None, "finished": False}
+            "teacher_metrics": None, "student_model": args.student_model_name_or_path, "finished": False}
 
 
 def record_evaluation(results, step, epoch, metrics):
