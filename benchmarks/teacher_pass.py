@@ -25,6 +25,7 @@ from deploy import teacher_program
 from kd_loss import teacher_layers_for
 from machine_peak import encoder_flops, engine_fp32_variants, ffn_shape, fp32_variants, matmul_flops
 from runtime.cpu_first import CPU_SETTINGS
+from tasks.benchmarks import get_task
 from tasks.table_reader import read_table
 from timing import interleaved
 
@@ -36,8 +37,7 @@ def sentences_of(path, n):
 
 
 def encoded_batches(tokenizer, texts, batch_size, max_len, sort):
-    encoded = [dict(tokenizer(t, max_length=max_len, truncation=True), idx=i) for i, t in enumerate(texts)]
-    encoded = [{k: e[k] for k in ("input_ids", "token_type_ids", "idx")} for e in encoded]
+    encoded = data.encode_split([{"sentence": t} for t in texts], get_task("sst-2"), tokenizer, max_len)
     collate = data.collator(tokenizer)
     order = (data.LengthSortedBatchSampler(data.lengths_of(encoded), batch_size) if sort
              else [list(range(i, min(i + batch_size, len(encoded)))) for i in range(0, len(encoded), batch_size)])

@@ -156,11 +156,15 @@ class PaddlePredictor:
         self.predictor = paddle.inference.create_predictor(config)
 
     def __call__(self, input_ids, token_type_ids):
+        return self.outputs(input_ids, token_type_ids)[0]
+
+    def outputs(self, input_ids, token_type_ids):
+        """Every output of the program, in its order (a student's: logits; the teacher program's: logits, [CLS])."""
         predictor = self.predictor
         for name, value in zip(predictor.get_input_names(), (input_ids, token_type_ids)):
             predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(value, dtype=np.int64))
         predictor.run()
-        return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
+        return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
 
 
 def run_predictor(predictor, input_ids, token_type_ids):

@@ -8,7 +8,6 @@ deploy/inference.py exports a student); padding is recognised by the model's pad
 """
 import os
 
-import numpy as np
 import paddle
 from paddle.static import InputSpec
 
@@ -40,14 +39,12 @@ def export(teacher, layers, out_dir):
 def exported_forward(teacher, layers, workdir, device="cpu", threads=None):
     """batch -> (logits tensor [b, classes], [CLS] states tensor [b, pairs, hidden] or None), by paddle.inference."""
     export(teacher, layers, workdir)
-    predictor = PaddlePredictor(workdir, device, threads or os.cpu_count() or 1).predictor
+    predictor = PaddlePredictor(workdir, device, threads or os.cpu_count() or 1)
 
     def forward(batch):
-        for name, key in zip(predictor.get_input_names(), ("input_ids", "token_type_ids")):
-            value = batch[key].numpy() if hasattr(batch[key], "numpy") else batch[key]
-            predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(value, dtype=np.int64))
-        predictor.run()
-        outputs = [paddle.to_tensor(predictor.get_output_handle(n).copy_to_cpu()) for n in predictor.get_output_names()]
+        ids, types = (batch[k].numpy() if hasattr(batch[k], "numpy") else batch[k]
+                      for k in ("input_ids", "token_type_ids"))
+        outputs = [paddle.to_tensor(x) for x in predictor.outputs(ids, types)]
         return outputs[0], (outputs[1] if layers else None)
 
     return forward
