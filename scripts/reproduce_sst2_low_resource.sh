@@ -19,7 +19,8 @@
 # 5. RESULTS/sst2_low_resource_runs/, .{md,json,png} and _report.md (scripts/publish_results.sh).
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), K (1000), STEPS (2000),
-# TEACHER_EPOCHS (10), ALPHA, T, BETA; PHASE=labelled runs only the teacher and the K-only students.
+# TEACHER_EPOCHS (10), ALPHA, T, BETA; PHASE=labelled runs only the teacher and the K-only students,
+# PHASE=teacher only the teacher.
 set -euo pipefail
 source "$(dirname "$0")/setup_env.sh"
 ROOT="$(pwd)"
@@ -44,6 +45,7 @@ source scripts/experiment_lib.sh
 
 run teacher --num_layers_of_student_model 6 --alpha 0 --beta 0 --holdout_from_train 200 --seed 0 \
     --num_train_epochs "$TEACHER_EPOCHS" --eval_steps 25 --save_steps 250
+[ "$PHASE" = teacher ] && exit 0
 STUDENT=(--num_layers_of_student_model 3 --teacher_finetuned_model_path "$OUT/teacher/best_model"
          --max_steps "$STEPS" --eval_steps 250 --save_steps 500)
 TRANSFER=(--transfer_file "$SPLIT/transfer.tsv" --eval_overlap drop)
