@@ -15,7 +15,6 @@ synthetic lengths), random vs length-grouped batches; (d) the machine's own matm
 task's (seq 56), batch 32 (train_step.py), against that peak: train_step_over_peak.
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import machine_peak
 import run_patient_kd
 from runtime import teacher_cache
 import train_step
+import result_file
 from timing import interleaved
 from kd_loss import teacher_layers_for
 
@@ -310,9 +310,7 @@ def main():
     }
     result["train_step_gflops_ft"] = student["ft_sst2_s16_h384"]
     result["train_step_over_peak"] = student["ft_sst2_s16_h384"] / result["peak_sgemm_gflops"]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    result_file.save(result, args.out)
     print("\n| student step (3 layers, b32) | GFLOP/s | of peak |\n|---|---|---|")
     for k, v in student.items():
         print(f"| {k} | {v:.1f} | {v / result['peak_sgemm_gflops']:.0%} |")

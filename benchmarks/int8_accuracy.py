@@ -10,7 +10,6 @@ Writes --out (JSON, one record per student, with this command) and prints a Mark
 """
 import argparse
 import glob
-import json
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ import data
 from tasks import benchmarks
 from deploy import inference
 import modeling
+import result_file
 
 EXPORTS = (("paddle", "fp32"), ("onnx", "fp32"), ("onnx", "int8"))
 TARGET_MEAN_DROP = 1.0  # points of accuracy, fp32 -> int8
@@ -88,9 +88,7 @@ def main():
     result = {"command": " ".join(["python"] + sys.argv), "int8_method": "onnxruntime quantize_dynamic, QInt8 weights",
               "max_seq_length": args.max_seq_length, "mean_drop_points": statistics.mean(drops),
               "target_mean_drop_points": TARGET_MEAN_DROP, "students": rows}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    result_file.save(result, args.out)
     print("\n| student | seed | fp32 (Paddle) | fp32 (ONNX) | int8 (ONNX) | drop (points) | agreement int8 / fp32 |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

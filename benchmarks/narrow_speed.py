@@ -8,7 +8,6 @@ task-type embeddings): Base 12x768, Medium 6x768, Mini 6x384, Micro 4x384, Nano 
 (timing.interleaved), medians; next to the machine's fastest fp32 matmul (machine_peak.py).
 """
 import argparse
-import json
 import os
 import tempfile
 
@@ -20,6 +19,7 @@ from paddlenlp.transformers import ErnieConfig, ErnieForSequenceClassification
 from deploy import inference
 from machine_peak import encoder_flops, engine_fp32_variants, ffn_shape, fp32_variants, matmul_flops
 from runtime.cpu_first import CPU_SETTINGS
+import result_file
 from timing import interleaved
 
 SHAPES = {"base": (12, 768), "medium": (6, 768), "mini": (6, 384), "micro": (4, 384), "nano": (4, 312)}
@@ -68,11 +68,7 @@ def main():
                                                                  SHAPES[name][1]) / seconds[f"{name}_{prec}"] / 1e9
                                  for name in SHAPES for prec in args.precisions.split(",")},
               "machine_peak_fp32_gflops": peak_gflops}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    result_file.save(result, args.out, echo=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Without --teacher and --sentences: a random 6-layer BERT of hidden 384 (MiniLM's
 sentences of SST-2's lengths.
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from machine_peak import encoder_flops, engine_fp32_variants, ffn_shape, fp32_va
 from runtime.cpu_first import CPU_SETTINGS
 from tasks.benchmarks import get_task
 from tasks.table_reader import read_table
+import result_file
 from timing import interleaved
 
 
@@ -92,11 +92,7 @@ def main():
               "program_over_eager_length_sorted": seconds["eager_length_sorted"] / seconds["program_length_sorted"],
               "program_encoder_gflops": program_gflops, "machine_peak_fp32_gflops": max(peak_gflops.values()),
               "peak_variants_gflops": peak_gflops}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    result_file.save(result, args.out, echo=True)
 
 
 def load(args):

@@ -28,6 +28,7 @@ from types import SimpleNamespace
 from project_root import ROOT  # first: the project on sys.path, CPU settings before paddle
 from runtime import cpu_env
 import machine_peak
+import result_file
 from timing import timed
 
 SHAPES = {"sst2_s16": 16, "pair_s56": 56}
@@ -177,9 +178,7 @@ def main():
     rounds = [{v: run_worker(env, args.steps) for v, env in envs.items()} for _ in range(args.rounds)]
     out = {"rounds": args.rounds, "steps": args.steps, "batch": BATCH, "layers": LAYERS, **summarise(rounds, list(envs)),
            "seconds": round(time.time() - tic)}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+    result_file.save(out, args.out)
     print(f"peak sgemm {out['peak_sgemm_gflops']:.0f} GFLOP/s (Paddle eager / numpy)")
     for v, line in out["settings"].items():
         print(f"{v}: {line}")
