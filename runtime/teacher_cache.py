@@ -162,21 +162,21 @@ def progress(done, total, seconds, log, every=0.1):
             f"{done / max(seconds, 1e-9):.1f} batches/s, about {left:.0f} s left")
 
 
-def load_or_build(cache_dir, teacher_dir, forward, encoded, loader, layers, log, fill=None):
-    """The cache for this teacher, data and layers: reused when present and intact, else built first.
+def load_or_build(cache_dir, key, forward, loader, num_examples, layers, log, fill=None):
+    """The cache of `key` (cache_key: this teacher, data and layers): reused when present and intact, else built
+    first by running `forward` over the `num_examples` examples of `loader`.
 
     Any number of processes may ask at once: one builds, the others wait for it (see disk_cache).
     forward: as for build(); log: a logging.Logger; fill(folder) -> meta or None: what fills a new cache instead
     of running `forward` over `loader` (merge_shards after a distributed pass); None from it: build as usual.
     """
-    key = cache_key(teacher_dir, encoded, layers)
     folder = os.path.join(cache_dir, key[:24])
 
     def build_into(tmp):
-        log.info("teacher cache: computing the teacher's outputs over %d examples into %s", len(encoded), folder)
+        log.info("teacher cache: computing the teacher's outputs over %d examples into %s", num_examples, folder)
         made = fill(tmp) if fill else None
         if made is None:  # no fill, or shards it cannot use: the whole pass here
-            made = build(tmp, forward, loader, len(encoded), layers, log.info)
+            made = build(tmp, forward, loader, num_examples, layers, log.info)
         return {"key": key, "layers": list(layers), **made}
 
     disk_cache.obtain(folder, build_into, required_files(layers), log, "teacher cache")
