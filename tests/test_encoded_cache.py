@@ -20,7 +20,8 @@ def run_args(data_dir, cache_dir, max_seq_length=32, holdout=0, max_train=0):
 def tokenised_today(args, task, tokenizer):
     """What a run tokenised before the cache existed: load, select, encode."""
     raw = inputs.load_data(args, task)
-    return {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
+    splits = ("train", "holdout") if args.holdout_from_train else ("train",) + task.dev_splits
+    return {s: data.encode_split(raw[s], task, tokenizer, args.max_seq_length) for s in splits}
 
 
 @pytest.fixture

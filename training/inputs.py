@@ -19,11 +19,11 @@ def uses_cache_dir(args):
 
 
 def load_data(args, task):
-    """Raw splits: train (optionally cut to a fixed random subset, or with a slice held out for evaluation)
-    and the evaluation splits."""
+    """Raw splits: train (optionally cut to a fixed random subset, or with a slice held out for evaluation),
+    the dev splits, and with --holdout_from_train the held-out slice."""
     raw = task.reader.load_splits(task, ("train",) + task.dev_splits, args.data_dir)
     if args.holdout_from_train:
-        raw = dict(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
+        raw.update(zip(("train", "holdout"), data.hold_out(raw["train"], args.holdout_from_train)))
     if args.max_train_examples:
         raw["train"] = data.subsample(raw["train"], args.max_train_examples)
     return raw
@@ -35,7 +35,7 @@ def load_encoded(args, task, tokenizer):
 
     def encode():
         raw = load_data(args, task)
-        return {s: data.encode_split(ds, task, tokenizer, args.max_seq_length) for s, ds in raw.items()}
+        return {s: data.encode_split(raw[s], task, tokenizer, args.max_seq_length) for s in ("train",) + dev_splits}
 
     files = task.reader.split_files(task, ("train",) + task.dev_splits, args.data_dir)
     if not files:  # downloaded: nothing on disk to key a cache by
@@ -56,9 +56,7 @@ def load_unlabelled(args, task, tokenizer, first_idx):
     if not (args.transfer_file or args.augment):
         return [], {}
     raw = load_data(args, task)
-    judged = [raw[s] for s in raw if s != "train"]
-    if args.holdout_from_train:  # the dev set is still the one results are reported on
-        judged += list(task.reader.load_splits(task, task.dev_splits, args.data_dir).values())
+    judged = [raw[s] for s in raw if s != "train"]  # under --holdout_from_train dev too: results are reported on it
     if args.test_file:
         judged.append(task.reader.load_splits(task, ("test",))["test"])
     judged_keys = transfer.evaluation_keys(task, *judged)
