@@ -12,6 +12,7 @@ import paddle
 from paddle.static import InputSpec
 
 from deploy.inference import PaddlePredictor
+from runtime import cpu_env
 
 
 class TeacherOutputs(paddle.nn.Layer):
@@ -37,9 +38,10 @@ def export(teacher, layers, out_dir):
 
 
 def exported_forward(teacher, layers, workdir, device="cpu", threads=None):
-    """batch -> (logits tensor [b, classes], [CLS] states tensor [b, pairs, hidden] or None), by paddle.inference."""
+    """batch -> (logits tensor [b, classes], [CLS] states tensor [b, pairs, hidden] or None), by paddle.inference.
+    threads: by default this process's own (cpu_env.threads), so the processes of one machine do not oversubscribe it."""
     export(teacher, layers, workdir)
-    predictor = PaddlePredictor(workdir, device, threads or os.cpu_count() or 1)
+    predictor = PaddlePredictor(workdir, device, threads or cpu_env.threads())
 
     def forward(batch):
         ids, types = (batch[k].numpy() if hasattr(batch[k], "numpy") else batch[k]

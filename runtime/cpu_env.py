@@ -131,6 +131,15 @@ def device_flags(device, environ):
     return {k: v if on_cpu else not v for k, v in flags.items()}
 
 
+def threads(environ=os.environ):
+    """The math threads this process may use: OMP_NUM_THREADS (configure() sets it to the cores; under
+    paddle.distributed.launch each worker gets 1, unless the user chose), else the cores."""
+    try:
+        return max(1, int(environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
 def configure(environ=os.environ):
     """Set the variables above in `environ` unless present, then import paddle without its start-up noise.
 

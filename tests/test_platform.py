@@ -69,6 +69,13 @@ def test_cpuinfo_is_read_from_the_first_processor(tmp_path):
     assert cpu_env.cpu_vendor_and_flags(str(tmp_path / "missing")) == ("", set())
 
 
+def test_a_process_uses_its_own_threads_not_every_core(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert cpu_env.threads({"OMP_NUM_THREADS": "1"}) == 1  # a worker of paddle.distributed.launch
+    assert cpu_env.threads({"OMP_NUM_THREADS": "3"}) == 3
+    assert cpu_env.threads({}) == 8 and cpu_env.threads({"OMP_NUM_THREADS": "x"}) == 8
+
+
 def test_mkl_fast_path_only_on_amd_with_avx2_or_avx512_and_never_over_the_user():
     amd, avx2 = "AuthenticAMD", {"avx2"}
     assert cpu_env.mkl_path({}, "x86_64", amd, avx2)[0] == "5"
