@@ -8,7 +8,7 @@
 #
 # 1. LOW/teacher and LOW/split: from reproduce_chnsenticorp_low_resource.sh (run with PHASE=teacher when missing;
 #    one teacher and one split serve both experiments); OUT/teacher links to it, so the tables show the teacher;
-# 2. OUT/student_model: a random LAYERS x WIDTH BERT with m3e-small's vocabulary (seed 0);
+# 2. OUT/random_LAYERSxWIDTH: a random LAYERS x WIDTH BERT with m3e-small's vocabulary (seed 0);
 # 3. students from it (--student_model_name_or_path), STEPS steps each, dev every 100, seeds SEEDS: FT, KD and
 #    PKD-skip (student layers 1-3 against teacher layers 1-3, through a learned 256 -> 512 map per pair) on the
 #    K labelled reviews, then KD and PKD-skip with the other 8,600 train reviews, labels dropped, as the transfer
@@ -28,6 +28,7 @@ MODEL="${MODEL:-models/m3e-small}"
 RESULTS="${RESULTS:-benchmarks/results}"
 SEEDS="${SEEDS:-1 2 3}" K="${K:-1000}" STEPS="${STEPS:-600}" LR="${LR:-2e-4}" WIDTH="${WIDTH:-256}"
 LAYERS="${LAYERS:-4}" ALPHA="${ALPHA:-0.9}" T="${T:-5}" BETA="${BETA:-100}"
+RANDOM_STUDENT="random_${LAYERS}x${WIDTH}"  # the folder name labels the tables
 mkdir -p "$OUT/logs" "$RESULTS"
 source scripts/experiment_lib.sh
 
@@ -40,9 +41,9 @@ COMMON=(--task_name chnsenticorp-k$K --train_file "$SPLIT/labelled.tsv" --dev_fi
         --text_columns text_a --model_name_or_path "$MODEL" --max_seq_length 128 --batch_size 32
         --learning_rate "$LR" --logging_steps 50 --teacher_cache_dir "$LOW/teacher_cache")
 
-[ -f "$OUT/student_model/model.safetensors" ] || dry python scripts/random_student.py "$MODEL" "$OUT/student_model" \
+[ -f "$OUT/$RANDOM_STUDENT/model.safetensors" ] || dry python scripts/random_student.py "$MODEL" "$OUT/$RANDOM_STUDENT" \
     --layers "$LAYERS" --hidden "$WIDTH" --heads 4
-STUDENT=(--student_model_name_or_path "$OUT/student_model" --teacher_finetuned_model_path "$LOW/teacher/best_model"
+STUDENT=(--student_model_name_or_path "$OUT/$RANDOM_STUDENT" --teacher_finetuned_model_path "$LOW/teacher/best_model"
          --max_steps "$STEPS" --eval_steps 100 --save_steps 300)
 TRANSFER=(--transfer_file "$SPLIT/transfer.tsv" --eval_overlap drop)
 for seed in $SEEDS; do
