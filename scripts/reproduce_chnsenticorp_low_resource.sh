@@ -26,17 +26,16 @@ MODEL="${MODEL:-models/m3e-small}"
 RESULTS="${RESULTS:-benchmarks/results}"
 SEEDS="${SEEDS:-1 2 3}" K="${K:-1000}" STEPS="${STEPS:-600}" TEACHER_EPOCHS="${TEACHER_EPOCHS:-10}"
 ALPHA="${ALPHA:-0.9}" T="${T:-5}" BETA="${BETA:-100}" PHASE="${PHASE:-all}"
-mkdir -p "$OUT/logs" "$RESULTS"
+source scripts/experiment_lib.sh
+dry mkdir -p "$OUT/logs" "$RESULTS"
 
-[ -f "$MODEL/model.safetensors" ] || bash scripts/get_m3e_small.sh "$MODEL"
+[ -f "$MODEL/model.safetensors" ] || dry bash scripts/get_m3e_small.sh "$MODEL"
 SPLIT="$OUT/split"
-[ -f "$SPLIT/transfer.tsv" ] || python scripts/low_resource_split.py "$DATA_DIR/train.tsv" "$SPLIT" --k "$K"
+[ -f "$SPLIT/transfer.tsv" ] || dry python scripts/low_resource_split.py "$DATA_DIR/train.tsv" "$SPLIT" --k "$K"
 
 COMMON=(--task_name chnsenticorp-k$K --train_file "$SPLIT/labelled.tsv" --dev_file "$DATA_DIR/dev.tsv"
         --text_columns text_a --model_name_or_path "$MODEL" --max_seq_length 128 --batch_size 32
         --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
-
-source scripts/experiment_lib.sh
 
 run teacher --num_layers_of_student_model 4 --alpha 0 --beta 0 --holdout_from_train 200 --seed 0 \
     --num_train_epochs "$TEACHER_EPOCHS" --eval_steps 25 --save_steps 250

@@ -25,14 +25,13 @@ DATA_DIR="${DATA_DIR:-$ROOT/../shared/data/chnsenticorp}"
 MODEL="${MODEL:-models/m3e-small}"
 RESULTS="${RESULTS:-benchmarks/results}"
 SEEDS="${SEEDS:-1 2 3}" EPOCHS="${EPOCHS:-2}" HOLDOUT="${HOLDOUT:-1000}"
-mkdir -p "$OUT/logs" "$RESULTS"
+source scripts/experiment_lib.sh
+dry mkdir -p "$OUT/logs" "$RESULTS"
 
-[ -f "$MODEL/model.safetensors" ] || bash scripts/get_m3e_small.sh "$MODEL"
+[ -f "$MODEL/model.safetensors" ] || dry bash scripts/get_m3e_small.sh "$MODEL"
 
 COMMON=(--task_name chnsenticorp --data_dir "$DATA_DIR" --model_name_or_path "$MODEL" --max_seq_length 128
         --batch_size 32 --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
-
-source scripts/experiment_lib.sh
 
 run teacher --num_layers_of_student_model 4 --alpha 0 --beta 0 --holdout_from_train "$HOLDOUT" --seed 0 \
     --num_train_epochs "$EPOCHS" --eval_steps 100 --save_steps 100

@@ -29,9 +29,10 @@ RESULTS="${RESULTS:-benchmarks/results}"
 SEEDS="${SEEDS:-1 2 3}" K="${K:-1000}" STEPS="${STEPS:-600}" LR="${LR:-2e-4}" WIDTH="${WIDTH:-256}"
 LAYERS="${LAYERS:-4}" ALPHA="${ALPHA:-0.9}" T="${T:-5}" BETA="${BETA:-100}"
 RANDOM_STUDENT="random_${LAYERS}x${WIDTH}"  # the folder name labels the tables
-mkdir -p "$OUT/logs" "$RESULTS"
 source scripts/experiment_lib.sh
+dry mkdir -p "$OUT/logs" "$RESULTS"
 
+[ -f "$MODEL/model.safetensors" ] || dry bash scripts/get_m3e_small.sh "$MODEL"
 [ -f "$LOW/teacher/best_model/config.json" ] || OUT="$LOW" K="$K" PHASE=teacher DATA_DIR="$DATA_DIR" MODEL="$MODEL" \
     dry bash scripts/reproduce_chnsenticorp_low_resource.sh
 [ -e "$OUT/teacher" ] || dry ln -s "$(realpath -m "$LOW/teacher")" "$OUT/teacher"

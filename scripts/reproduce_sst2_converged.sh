@@ -25,14 +25,13 @@ MODEL="${MODEL:-models/minilm-l6}"
 RESULTS="${RESULTS:-benchmarks/results}"
 SEEDS="${SEEDS:-1 2 3}" EPOCHS="${EPOCHS:-2}" HOLDOUT="${HOLDOUT:-2000}" TRAIN_EXAMPLES="${TRAIN_EXAMPLES:-32000}"
 ALPHA="${ALPHA:-0.5}" T="${T:-10}" BETA="${BETA:-100}"
-mkdir -p "$OUT/logs" "$RESULTS"
+source scripts/experiment_lib.sh
+dry mkdir -p "$OUT/logs" "$RESULTS"
 
-[ -f "$MODEL/model_state.pdparams" ] || [ -f "$MODEL/model.safetensors" ] || bash scripts/get_minilm.sh "$MODEL"
+[ -f "$MODEL/model_state.pdparams" ] || [ -f "$MODEL/model.safetensors" ] || dry bash scripts/get_minilm.sh "$MODEL"
 
 COMMON=(--task_name SST-2 --data_dir "$DATA_DIR" --model_name_or_path "$MODEL" --max_seq_length 64
         --batch_size 32 --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
-
-source scripts/experiment_lib.sh
 
 TEACHER=(--num_layers_of_student_model 6 --alpha 0 --beta 0 --holdout_from_train "$HOLDOUT" --seed 0)
 run teacher_1500 "${TEACHER[@]}" --max_train_examples "$TRAIN_EXAMPLES" --max_steps 1500 --eval_steps 250 --save_steps 250

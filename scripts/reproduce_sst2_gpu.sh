@@ -26,11 +26,7 @@
 # ("1 2 3 4 5"), HOLDOUT (2000), EPOCHS (4), TEACHER_EPOCHS (3), SWEEP_EPOCHS (1), AMP (1), and
 # ALPHA, T, BETA together to skip step 2.
 set -euo pipefail
-if [ "${DRY_RUN:-0}" = 1 ]; then
-    cd "$(dirname "$0")/.."
-else
-    source "$(dirname "$0")/setup_env.sh"
-fi
+source "$(dirname "$0")/setup_env.sh"
 OUT="${OUT:-runs/sst2_bert_base}"
 MODEL="${MODEL:-bert-base-uncased}"
 RESULTS="${RESULTS:-benchmarks/results}"

@@ -30,18 +30,17 @@ MODEL="${MODEL:-models/minilm-l6}"
 RESULTS="${RESULTS:-benchmarks/results}"
 SEEDS="${SEEDS:-1 2 3}" K="${K:-1000}" STEPS="${STEPS:-2000}" TEACHER_EPOCHS="${TEACHER_EPOCHS:-10}"
 ALPHA="${ALPHA:-0.5}" T="${T:-10}" BETA="${BETA:-100}" PHASE="${PHASE:-all}"
-mkdir -p "$OUT/logs" "$RESULTS"
+source scripts/experiment_lib.sh
+dry mkdir -p "$OUT/logs" "$RESULTS"
 
-[ -f "$MODEL/model_state.pdparams" ] || [ -f "$MODEL/model.safetensors" ] || bash scripts/get_minilm.sh "$MODEL"
+[ -f "$MODEL/model_state.pdparams" ] || [ -f "$MODEL/model.safetensors" ] || dry bash scripts/get_minilm.sh "$MODEL"
 SPLIT="$OUT/split"
-[ -f "$SPLIT/transfer_20000.tsv" ] || python scripts/low_resource_split.py "$DATA_DIR/train.tsv" "$SPLIT" --k "$K" \
+[ -f "$SPLIT/transfer_20000.tsv" ] || dry python scripts/low_resource_split.py "$DATA_DIR/train.tsv" "$SPLIT" --k "$K" \
     --transfer_sizes 5000,20000
 
 COMMON=(--task_name sst-2-k$K --train_file "$SPLIT/labelled.tsv" --dev_file "$DATA_DIR/dev.tsv"
         --text_columns sentence --model_name_or_path "$MODEL" --max_seq_length 64 --batch_size 32
         --learning_rate 5e-5 --logging_steps 50 --teacher_cache_dir "$OUT/teacher_cache")
-
-source scripts/experiment_lib.sh
 
 run teacher --num_layers_of_student_model 6 --alpha 0 --beta 0 --holdout_from_train 200 --seed 0 \
     --num_train_epochs "$TEACHER_EPOCHS" --eval_steps 25 --save_steps 250

@@ -12,6 +12,10 @@
 # import paddle and paddlenlp is used as it is, unless VENV is given.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${DRY_RUN:-0}" = 1 ]; then  # the experiments' DRY_RUN prints commands and runs none: no environment needed
+    cd "$ROOT"
+    return 0 2> /dev/null || exit 0
+fi
 ACTIVE="${VIRTUAL_ENV:-${CONDA_PREFIX:-}}"
 if [ -z "${VENV:-}" ] && [ -n "$ACTIVE" ] && [ "$ACTIVE" != "$ROOT/.venv" ] \
         && python -c "import paddle, paddlenlp" > /dev/null 2>&1; then

@@ -1,4 +1,5 @@
 """The everyday tools: results table, curves plot, grid search, reference launcher, model install."""
+import glob
 import json
 import os
 import shutil
@@ -183,28 +184,50 @@ def test_reference_launcher_rejects_unknown_task_or_mode(args):
     assert out.returncode == 2 and out.stderr.startswith("error:")
 
 
-def test_gpu_experiment_dry_run_prints_valid_commands():
+def dry_run(script, tmp_path, **env):
+    """The run_patient_kd.py commands an experiment script prints under DRY_RUN=1, parsed and checked like a run's
+    flags (placeholders of weights it would choose on held-out data filled in)."""
     import shlex
 
     from args import build_parser, check_args, mode_of
 
-    env = {**os.environ, "DRY_RUN": "1", "CUDA_VISIBLE_DEVICES": "0"}
-    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reproduce_sst2_gpu.sh")], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=60)
+    env = {**os.environ, "DRY_RUN": "1", "OUT": str(tmp_path / "out"), **env}
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", script)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    runs = [shlex.split(line)[2:] for line in proc.stdout.splitlines() if line.startswith("python run_patient_kd.py")]
-    assert len(runs) == 1 + 6 + 3 + 4 * 5  # teacher, KD sweep, PKD sweep, 4 modes x 5 seeds
-    outputs = set()
-    for argv in runs:
-        argv = [{"<alpha>": "0.9", "<T>": "10", "<beta>": "500"}.get(a, a) for a in argv]
-        args = build_parser().parse_args(argv)
-        args.mode, args.eval_steps = mode_of(args.alpha, args.beta), args.eval_steps or args.save_steps
-        args.T = args.T or 10.0
-        check_args(args)  # every flag valid; --device gpu itself is checked at run time
-        assert args.device == "gpu" and args.use_amp and args.task_name == "sst-2"
-        outputs.add(args.output_dir)
-    assert len(outputs) == len(runs)
     assert [line for line in proc.stdout.splitlines() if "publish_results.sh" in line]
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+    parsed = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("python run_patient_kd.py"):
+            argv = [{"<alpha>": "0.9", "<T>": "10", "<beta>": "500"}.get(a, a) for a in shlex.split(line)[2:]]
+            args = build_parser().parse_args(argv)
+            args.mode, args.eval_steps = mode_of(args.alpha, args.beta), args.eval_steps or args.save_steps
+            args.T = args.T or 10.0
+            check_args(args)  # every flag valid; --device gpu itself is checked at run time
+            parsed.append(args)
+    assert len({a.output_dir for a in parsed}) == len(parsed)
+    return parsed
+
+
+@pytest.mark.parametrize("script", sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "scripts",
+                                                                                      "reproduce_*.sh"))))
+def test_every_experiment_dry_runs_valid_commands_and_writes_nothing(script, tmp_path):
+    assert dry_run(script, tmp_path, CUDA_VISIBLE_DEVICES="0", LOW="low")
+
+
+def test_gpu_experiment_dry_run_prints_valid_commands(tmp_path):
+    runs = dry_run("reproduce_sst2_gpu.sh", tmp_path, CUDA_VISIBLE_DEVICES="0")
+    assert len(runs) == 1 + 6 + 3 + 4 * 5  # teacher, KD sweep, PKD sweep, 4 modes x 5 seeds
+    assert all(a.device == "gpu" and a.use_amp and a.task_name == "sst-2" for a in runs)
+
+
+def test_narrow_experiment_trains_the_random_student_with_and_without_the_transfer_set(tmp_path):
+    runs = dry_run("reproduce_chnsenticorp_narrow.sh", tmp_path, LOW="low")
+    assert len(runs) == 5 * 3  # FT, KD, PKD-skip, KD and PKD-skip with the transfer set; 3 seeds
+    assert {a.student_model_name_or_path for a in runs} == {str(tmp_path / "out" / "random_4x256")}
+    assert {a.teacher_finetuned_model_path for a in runs} == {"low/teacher/best_model"}
+    assert sum(bool(a.transfer_file) for a in runs) == 2 * 3 and {a.max_steps for a in runs} == {600}
 
 
 def test_publish_results_copies_finished_runs_and_writes_the_report(tmp_path):
