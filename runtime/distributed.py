@@ -10,6 +10,7 @@ class World:
         self.size = paddle.distributed.get_world_size()
         self.rank = paddle.distributed.get_rank()
         if self.size > 1:
+            use_socket_store()
             paddle.distributed.init_parallel_env()
 
     def device(self, kind):
@@ -37,3 +38,14 @@ class World:
         t = paddle.to_tensor(np.asarray(values, dtype="float64"))
         paddle.distributed.all_reduce(t)
         return (t / self.size).numpy().tolist()
+
+
+def use_socket_store():
+    """Rank 0's rendezvous store as sockets, not libuv (Paddle 3's default). The libuv store's thread aborts rank 0
+    now and then when another rank disconnects while rank 0 exits (a core dump: LibUVClient::readCallback ->
+    abort, launch reports exit -6 after a finished run); the socket store has no such path. Paddle 2.6 has only
+    the socket store, and no flag to set."""
+    try:
+        paddle.set_flags({"FLAGS_tcp_store_using_libuv": False})
+    except ValueError:
+        pass
