@@ -106,13 +106,13 @@ def pt_loss(student_cls, teacher_cls):
 
 
 def pkd_loss(student_logits, teacher_logits, labels, student_cls, teacher_cls, alpha, T, beta,
-             hard_loss=ce_loss, soft_loss=kd_loss, labelled=None, project=None):
+             hard_loss=ce_loss, soft_loss=kd_loss, labelled=None):
     """total = (1 - alpha) * CE + alpha * KD + beta * PT  (eq. 4).
 
     labelled: [batch] 1 for rows with a gold label, 0 for rows only the teacher labels (a transfer set,
     augmented copies); None: every row is labelled. CE sees the labelled rows only, KD and PT every row.
-    project: student [CLS] states [batch, pairs, h_s] -> [batch, pairs, h_t] when the student is narrower than
-    the teacher (a learned linear map per pair, as TextBrewer's `proj` and TinyBERT's W_h); None: equal widths.
+    student_cls, teacher_cls: [batch, pairs, h_t]; a student narrower than its teacher gives its states mapped to
+    the teacher's width (a learned linear map per pair, as TextBrewer's `proj` and TinyBERT's W_h).
     hard_loss, soft_loss: the task's (ce_loss, kd_loss) for classification, (mse_loss, mse_kd_loss)
     for regression; the parts keep their names "ce" and "kd" either way.
     Terms with a zero weight are not computed (fine-tuning needs no teacher at all);
@@ -125,7 +125,7 @@ def pkd_loss(student_logits, teacher_logits, labels, student_cls, teacher_cls, a
         parts["kd"] = soft_loss(student_logits, teacher_logits, T)
         total = total + alpha * parts["kd"]
     if beta > 0:
-        parts["pt"] = pt_loss(project(student_cls) if project is not None else student_cls, teacher_cls)
+        parts["pt"] = pt_loss(student_cls, teacher_cls)
         total = total + beta * parts["pt"]
     return total, parts
 

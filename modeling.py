@@ -365,6 +365,9 @@ def width(model):
     return base_model(model).config.hidden_size
 
 
+PT_STATES = "pt_cls_states"  # the output key of a narrower student's mapped [CLS] states
+
+
 class ClsProjection(paddle.nn.Layer):
     """Learned maps of a narrower student's [CLS] states to the teacher's width, one Linear per layer pair.
 
@@ -384,15 +387,27 @@ class ClsProjection(paddle.nn.Layer):
 
 
 class StudentWithProjection(paddle.nn.Layer):
-    """What trains when the student is narrower than its teacher: the student (called as itself) and the
-    projection of its [CLS] states; checkpoints and the optimizer see both."""
+    """What trains when the student is narrower than its teacher: the student and the projection of its [CLS]
+    states; checkpoints and the optimizer see both."""
 
     def __init__(self, student, projection):
         super().__init__()
         self.student, self.projection = student, projection
 
     def forward(self, *args, **kwargs):
-        return self.student(*args, **kwargs)
+        """The student's output; with hidden states (PT) also PT_STATES: the [CLS] states of layers 1..pairs
+        mapped to the teacher's width. Mapped here, inside the forward, so that paddle.DataParallel sees the
+        projection's weights used (its gradients are then all-reduced like the student's)."""
+        out = self.student(*args, **kwargs)
+        if kwargs.get("output_hidden_states"):
+            out[PT_STATES] = self.projection(stack_cls(out.hidden_states, range(1, len(self.projection.maps) + 1)))
+        return out
+
+
+def pt_states(out, num_pairs):
+    """The student's [CLS] states PT compares with the teacher's, [batch, pairs, teacher width], from its
+    output (StudentWithProjection's mapped ones for a narrower student)."""
+    return out[PT_STATES] if PT_STATES in out else stack_cls(out.hidden_states, range(1, num_pairs + 1))
 
 
 def trained_model(student, teacher, layers):

@@ -21,7 +21,7 @@ from tasks import lookup
 import modeling
 from args import build_parser, flag_values, parse_args
 from errors import CheckpointError, InputError, TrainingError
-from kd_loss import pkd_loss, stack_cls
+from kd_loss import pkd_loss
 from runtime import checkpoint, cpu_env, file_lock, paddle_compat
 from runtime.run_log import ScalarLog, log_startup_time, logger, setup_logging
 from runtime.seeding import reseed, set_seed
@@ -42,18 +42,18 @@ def build_optimizer(args, model, total_steps):
     return optimizer, scheduler
 
 
-def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objective, project=None):
-    """Forward the student; teacher_outputs(batch) gives the teacher's (logits, [CLS] states) or is None;
-    project maps a narrower student's [CLS] states to the teacher's width (modeling.ClsProjection)."""
+def compute_loss(student, teacher_outputs, batch, num_pairs, args, task_objective):
+    """Forward the student (or modeling.StudentWithProjection); teacher_outputs(batch) gives the teacher's
+    (logits, [CLS] states) or is None."""
     out = student(**model_inputs(batch), output_hidden_states=args.beta > 0, return_dict=True)
     teacher_logits = teacher_cls = student_cls = None
     if teacher_outputs is not None:
         teacher_logits, teacher_cls = teacher_outputs(batch)
     if args.beta > 0:
-        student_cls = stack_cls(out.hidden_states, range(1, num_pairs + 1))
+        student_cls = modeling.pt_states(out, num_pairs)
     return pkd_loss(out.logits, teacher_logits, batch["labels"], student_cls, teacher_cls,
                     args.alpha, args.T, args.beta, task_objective.hard_loss, task_objective.soft_loss,
-                    batch.get("labelled"), project)
+                    batch.get("labelled"))
 
 
 def format_parts(loss, parts):
@@ -131,7 +131,7 @@ def train_in_output_dir(args, world, task, tokenizer):
     state = start_or_resume(args, task, trained, modeling.depth(student), optimizer, pairs, total_steps, dev_splits)
     state["results"].update(teacher_cache=cache_key, teacher_metrics=teacher_metrics, teacher_layers=teacher_depth,
                             early_stopping_patience=args.early_stopping_patience, **unlabelled_counts)
-    run = Run(args=args, task=task, world=world, student=student, trained=trained, projection=projection,
+    run = Run(args=args, task=task, world=world, student=student, trained=trained,
               tokenizer=tokenizer, model=paddle.DataParallel(trained) if world.size > 1 else trained,
               teacher_outputs=teacher_outputs, num_pairs=len(pairs), loader=loader, dev_loaders=dev_loaders,
               optimizer=optimizer, scheduler=scheduler, num_epochs=math.ceil(total_steps / steps_per_epoch),
@@ -216,8 +216,7 @@ def train_loop(run, state):
 def forward_backward(run, batch, step):
     """Loss of one (micro-)batch, backpropagated; refuses a non-finite loss before it touches the weights."""
     with paddle.amp.auto_cast(level="O1") if run.scaler is not None else contextlib.nullcontext():
-        loss, parts = compute_loss(run.model, run.teacher_outputs, batch, run.num_pairs, run.args, run.task.objective,
-                                   run.projection)
+        loss, parts = compute_loss(run.model, run.teacher_outputs, batch, run.num_pairs, run.args, run.task.objective)
     # .item() is a sync point; cheap next to a BERT step, and it catches NaN before it is applied.
     values = {"loss": loss.item(), **{k: v.item() if v is not None else None for k, v in parts.items()}}
     if not all(math.isfinite(v) for v in values.values() if v is not None):

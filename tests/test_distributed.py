@@ -40,15 +40,19 @@ def assert_same_training(a_dir, a, b_dir, b):
         np.testing.assert_allclose(wa[k], wb[k], atol=1e-5, err_msg=k)
 
 
+def launch(tmp_path, args):
+    """results.json of run_patient_kd.py with ARGS in two processes of paddle.distributed.launch (CPU, gloo)."""
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), os.path.join(ROOT, "run_patient_kd.py"), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.load(open(args[args.index("--output_dir") + 1] + "/results.json"))
+
+
 def test_two_processes_match_one_process_with_the_same_global_batch(sst2_dir, no_dropout_bert, teacher_dir,
                                                                     tmp_path):
     one = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "one", 16))
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-           str(tmp_path / "log"), os.path.join(ROOT, "run_patient_kd.py"),
-           *kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    two = json.load(open(tmp_path / "two" / "results.json"))
+    two = launch(tmp_path, kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8))
     assert two["finished"]
     assert_same_training(tmp_path / "one", one, tmp_path / "two", two)
     log = open(tmp_path / "two" / "train.log").read()
@@ -68,12 +72,8 @@ def test_two_processes_share_the_teacher_pass_and_build_the_cache_one_process_bu
     one_cache, two_cache = tmp_path / "cache1", tmp_path / "cache2"
     one = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "one", 16,
                                       "--teacher_cache_dir", str(one_cache)))
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-           str(tmp_path / "log"), os.path.join(ROOT, "run_patient_kd.py"),
-           *kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8, "--teacher_cache_dir", str(two_cache))]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    two = json.load(open(tmp_path / "two" / "results.json"))
+    two = launch(tmp_path, kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8,
+                                   "--teacher_cache_dir", str(two_cache)))
     assert two["teacher_cache"] == one["teacher_cache"]
     folder = one["teacher_cache"][:24]
     meta = json.load(open(two_cache / folder / "meta.json"))
@@ -82,3 +82,12 @@ def test_two_processes_share_the_teacher_pass_and_build_the_cache_one_process_bu
     np.testing.assert_allclose(np.load(two_cache / folder / "logits.npy"), np.load(one_cache / folder / "logits.npy"),
                                atol=1e-5)
     assert "process 1 of 2 runs the teacher over its share" in open(tmp_path / "two" / "train.log").read()
+
+
+def test_a_narrow_student_and_its_projection_train_the_same_in_two_processes(sst2_dir, teacher_dir, tmp_path):
+    narrow = write_tiny_bert(str(tmp_path / "narrow"), num_layers=2, hidden_size=16, heads=2, dropout=0.0)
+    extra = ("--student_model_name_or_path", narrow, "--beta", "100")
+    one = run_patient_kd.main(kd_args(sst2_dir, narrow, teacher_dir, tmp_path / "one", 16, *extra))
+    two = launch(tmp_path, kd_args(sst2_dir, narrow, teacher_dir, tmp_path / "two", 8, *extra))
+    assert any(k.startswith("maps.") or ".maps." in k for k in weights(tmp_path / "two"))  # the projection is saved
+    assert_same_training(tmp_path / "one", one, tmp_path / "two", two)

@@ -25,7 +25,7 @@ def test_pt_through_the_projection_matches_numpy():
     projection = modeling.ClsProjection(3, 8, 12)
     mapped = np.stack([student[:, j] @ m.weight.numpy() + m.bias.numpy() for j, m in enumerate(projection.maps)], 1)
     _, parts = kd_loss.pkd_loss(paddle.zeros([5, 2]), paddle.zeros([5, 2]), paddle.zeros([5], "int64"),
-                                paddle.to_tensor(student), paddle.to_tensor(teacher), 0.5, 2.0, 1.0, project=projection)
+                                projection(paddle.to_tensor(student)), paddle.to_tensor(teacher), 0.5, 2.0, 1.0)
     assert parts["pt"].item() == pytest.approx(np_pt(mapped, teacher), rel=1e-5)
     assert len({id(m.weight) for m in projection.maps}) == 3  # one map per layer pair, none shared
 

@@ -14,7 +14,6 @@ class Run:
     world: World
     student: Any                       # the model that is evaluated and saved
     trained: Any                       # what the optimizer and checkpoints hold: the student, or it and its projection
-    projection: Any                    # modeling.ClsProjection of a narrower student's [CLS] states, or None
     model: Any                         # `trained`, wrapped in DataParallel when several processes train
     tokenizer: Any
     teacher_outputs: Optional[Callable]  # batch -> (teacher logits, [CLS] states); None for FT
