@@ -75,11 +75,12 @@ def row_key(r):
 
 def model_label(key, teacher_layers=None):
     _, layers, mode, strategy, alpha, T, beta, *rest = key
-    if mode == "ft" and teacher_layers == layers:
+    student_model = rest[4] if len(rest) >= 5 else None  # a student of another model is never the teacher
+    if mode == "ft" and teacher_layers == layers and not student_model:
         return f"BERT{layers} (teacher)"
     name = f"BERT{layers}-{MODE_NAMES[mode]}" + (f"-{strategy}" if strategy else "")
     weights = "" if mode == "ft" else f" (α {alpha:g}, T {T:g}" + (f", β {beta:g})" if mode == "pkd" else ")")
-    student = f" from {os.path.basename(str(rest[4]).rstrip('/'))}" if len(rest) >= 5 and rest[4] else ""
+    student = f" from {os.path.basename(str(student_model).rstrip('/'))}" if student_model else ""
     return name + student + weights + (data_label(*rest[2:4]) if len(rest) >= 4 else "")
 
 

@@ -47,6 +47,14 @@ def test_collect_results_groups_seeds(tmp_path):
     assert lines[2:4] == ["| BERT6 (teacher) | 0.9000 | 1 |", "| BERT6 (teacher), 4000 steps | 0.9200 | 1 |"]
 
 
+def test_a_student_of_another_model_as_deep_as_the_teacher_is_not_called_the_teacher(tmp_path):
+    fake_run(tmp_path / "teacher", "ft", 1, 0.90, layers=4)
+    ft = os.path.join(fake_run(tmp_path / "ft", "ft", 1, 0.80, layers=4), "results.json")
+    json.dump({**json.load(open(ft)), "student_model": "runs/narrow/random_4x256"}, open(ft, "w"))
+    lines = collect_results.table(collect_results.collect(collect_results.find_results([str(tmp_path)]))).splitlines()
+    assert set(lines[2:4]) == {"| BERT4 (teacher) | 0.9000 | 1 |", "| BERT4-FT from random_4x256 | 0.8000 | 1 |"}
+
+
 def test_run_records_give_best_and_last(tmp_path):
     path = os.path.join(fake_run(tmp_path / "kd3", "kd", 3, 0.85, steps=(100, 200, 300)), "results.json")
     record = collect_results.run_record(path, json.load(open(path)))
