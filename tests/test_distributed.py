@@ -91,3 +91,16 @@ def test_a_narrow_student_and_its_projection_train_the_same_in_two_processes(sst
     two = launch(tmp_path, kd_args(sst2_dir, narrow, teacher_dir, tmp_path / "two", 8, *extra))
     assert any(k.startswith("maps.") or ".maps." in k for k in weights(tmp_path / "two"))  # the projection is saved
     assert_same_training(tmp_path / "one", one, tmp_path / "two", two)
+
+
+def test_the_rendezvous_store_is_the_socket_one_where_paddle_has_both():
+    import paddle
+
+    from runtime import distributed
+
+    distributed.use_socket_store()
+    try:
+        flags = paddle.get_flags(["FLAGS_tcp_store_using_libuv"])
+    except ValueError:
+        pytest.skip("this Paddle has only the socket store (2.6)")
+    assert flags == {"FLAGS_tcp_store_using_libuv": False}
