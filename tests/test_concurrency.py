@@ -285,8 +285,10 @@ def test_two_runs_started_together_share_one_cache_and_train_what_they_train_alo
                              tmp_path / f"seed{seed}.out") for seed in (1, 2)}
     builder = pause_the_builder(cache)  # holds the build open until the other run is seen waiting for it
     (waiter,) = [seed for seed, p in procs.items() if p.pid != builder]
+    # the waiter names the builder's PID, or "another process" if it looked before the builder wrote its record
     wait_for(lambda: os.path.isfile(tmp_path / f"seed{waiter}" / "train.log") and
-             f"teacher cache: waiting for process {builder}" in open(tmp_path / f"seed{waiter}" / "train.log").read(),
+             any(f"teacher cache: waiting for {who}" in open(tmp_path / f"seed{waiter}" / "train.log").read()
+                 for who in (f"process {builder}", "another process")),
              "the other run to wait for the builder", timeout=600)
     os.kill(builder, signal.SIGCONT)
     for seed, proc in procs.items():
