@@ -142,7 +142,8 @@ def train_in_output_dir(args, world, task, tokenizer):
         best = modeling.load_classifier(os.path.join(args.output_dir, "best_model"), "--output_dir")
         evaluation.predict_test_file(best, task, args.test_file, tokenizer, args.max_seq_length, args.batch_size,
                                      os.path.join(args.output_dir, "test_predictions.tsv"))
-    # The ranks leave together: one that exits while rank 0 still writes can make rank 0 abort at exit (gloo, CPU).
+    # The ranks leave together, so none closes its connection to rank 0's rendezvous store while rank 0 still
+    # writes (docs/reliability.md: Paddle's libuv store aborted on exactly that).
     world.barrier()
     return state["results"]
 

@@ -50,16 +50,26 @@ class FileLock:
             self.fd = None
 
     def _write_holder(self):
-        os.ftruncate(self.fd, 0)
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-        os.pwrite(self.fd, json.dumps(record).encode() + b"\n", 0)
+        # Write first, then cut the old record's tail: the file is never empty once a holder has written it.
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}) + "\n"
+        os.pwrite(self.fd, record.encode(), 0)
+        os.ftruncate(self.fd, len(record.encode()))
 
-    def holder(self):
-        """{"pid", "host", "since"} of the process holding the lock, or None if it has not written it yet."""
+    def holder(self, patience=2.0):
+        """{"pid", "host", "since"} of the process holding the lock, or None if it has not written it within
+        `patience` seconds (it writes right after taking the lock; a reader can come in between)."""
+        deadline = time.monotonic() + patience
+        while True:
+            record = self._read_holder()
+            if record is not None or time.monotonic() >= deadline:
+                return record
+            time.sleep(0.05)
+
+    def _read_holder(self):
         try:
             with open(self.path, encoding="utf-8") as f:
                 record = json.load(f)
-            return record if {"pid", "host", "since"} <= set(record) else None
+            return record if isinstance(record, dict) and {"pid", "host", "since"} <= set(record) else None
         except (OSError, ValueError):
             return None
 

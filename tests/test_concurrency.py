@@ -194,6 +194,36 @@ def test_a_busy_output_folder_is_refused_and_freed_by_the_holders_death(tmp_path
         assert os.listdir(out) == [".lock"]
 
 
+
+def test_a_waiter_names_a_holder_that_writes_its_record_just_after_taking_the_lock(tmp_path):
+    import threading
+
+    path = str(tmp_path / "x.lock")
+    late = file_lock.FileLock(path)
+    late._open()  # the lock file exists but holds no record yet, as just after a holder's flock
+    writer = threading.Timer(0.3, late._write_holder)
+    writer.start()
+    try:
+        assert file_lock.FileLock(path).holder()["pid"] == os.getpid()
+    finally:
+        writer.join()
+        late.release()
+    open(path, "w").close()
+    started = time.monotonic()
+    assert file_lock.FileLock(path).holder(patience=0.2) is None  # nobody ever writes: "another process"
+    assert 0.2 <= time.monotonic() - started < 2
+
+
+def test_a_new_record_never_leaves_the_tail_of_a_longer_old_one(tmp_path):
+    path = tmp_path / "x.lock"
+    path.write_text(json.dumps({"pid": 1, "host": "a-much-longer-host-name-than-this-one" * 4, "since": 0.0}))
+    lock = file_lock.FileLock(str(path))
+    assert lock.try_acquire()
+    try:
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    finally:
+        lock.release()
+
 # ---- Whole runs, each in a fresh process with one thread, sharing one teacher cache.
 
 def run_argv(data_dir, tiny_bert, teacher_dir, out, cache, seed):
@@ -285,11 +315,9 @@ def test_two_runs_started_together_share_one_cache_and_train_what_they_train_alo
                              tmp_path / f"seed{seed}.out") for seed in (1, 2)}
     builder = pause_the_builder(cache)  # holds the build open until the other run is seen waiting for it
     (waiter,) = [seed for seed, p in procs.items() if p.pid != builder]
-    # the waiter names the builder's PID, or "another process" if it looked before the builder wrote its record
     wait_for(lambda: os.path.isfile(tmp_path / f"seed{waiter}" / "train.log") and
-             any(f"teacher cache: waiting for {who}" in open(tmp_path / f"seed{waiter}" / "train.log").read()
-                 for who in (f"process {builder}", "another process")),
-             "the other run to wait for the builder", timeout=600)
+             f"teacher cache: waiting for process {builder} " in open(tmp_path / f"seed{waiter}" / "train.log").read(),
+             "the other run to wait for the builder, naming it", timeout=600)
     os.kill(builder, signal.SIGCONT)
     for seed, proc in procs.items():
         assert proc.wait(timeout=600) == 0, open(tmp_path / f"seed{seed}.out").read()[-3000:]
