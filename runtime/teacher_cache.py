@@ -8,6 +8,7 @@ files, the tokenised training set (so the data, the tokenizer and max_seq_length
 layers: a change to any of them gives a new cache, and runs that share them share it, also
 when they start together (disk_cache: one process builds, the others wait).
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -67,60 +68,72 @@ def required_files(layers):
     return ["logits.npy"] + (["cls.npy"] if layers else [])
 
 
+# A shard's arrays and their types on disk: raw rows appended batch by batch, so a process's share of a transfer
+# set of millions never sits in memory; shard.json, written last, gives the row count and the row shapes.
+SHARD_ARRAYS = {"idx": np.int64, "logits": np.float32, "cls": np.float16}
+MERGE_ROWS = 4096  # rows copied into the cache at a time
+
+
 def write_shard(folder, rank, size, forward, loader, log):
-    """This process's share of the teacher pass (batches rank, rank + size, ...) as shard{rank}.npz in `folder`
-    (an empty share when there are fewer batches than processes)."""
-    idx, logits, cls = [np.zeros(0, np.int64)], [], []
-    tic = time.time()
-    for i, batch in enumerate(loader):
-        if i % size != rank:
-            continue
-        batch_logits, batch_cls = forward(batch)
-        idx.append(batch["idx"].numpy().reshape(-1))
-        logits.append(batch_logits.numpy())
-        if batch_cls is not None:
-            cls.append(batch_cls.numpy().astype(np.float16))
-        progress(i + 1, len(loader), time.time() - tic, log)
-    os.makedirs(folder, exist_ok=True)
-    arrays = {"idx": np.concatenate(idx)}
-    if logits:
-        arrays["logits"] = np.concatenate(logits)
-    if cls:
-        arrays["cls"] = np.concatenate(cls)
-    tmp = os.path.join(folder, f".shard{rank}.{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, os.path.join(folder, f"shard{rank}.npz"))  # whole or absent
+    """This process's share of the teacher pass (batches rank, rank + size, ...) as the folder shard{rank} in
+    `folder`, renamed into place once complete (an empty share when there are fewer batches than processes)."""
+    tmp = os.path.join(folder, f".shard{rank}.{os.getpid()}")
+    os.makedirs(tmp, exist_ok=True)
+    rows, shapes, tic = 0, {}, time.time()
+    with contextlib.ExitStack() as stack:
+        files = {name: stack.enter_context(open(os.path.join(tmp, name + ".bin"), "wb")) for name in SHARD_ARRAYS}
+        for i, batch in enumerate(loader):
+            if i % size != rank:
+                continue
+            batch_logits, batch_cls = forward(batch)
+            arrays = {"idx": batch["idx"].numpy().reshape(-1), "logits": batch_logits.numpy(),
+                      "cls": None if batch_cls is None else batch_cls.numpy()}
+            for name, array in arrays.items():
+                if array is not None:
+                    files[name].write(np.ascontiguousarray(array, SHARD_ARRAYS[name]).tobytes())
+                    shapes[name] = list(array.shape[1:])
+            rows += len(arrays["idx"])
+            progress(i + 1, len(loader), time.time() - tic, log)
+    checkpoint.write_json({"rows": rows, "shapes": shapes}, os.path.join(tmp, "shard.json"))
+    checkpoint.replace_dir(tmp, os.path.join(folder, f"shard{rank}"))
+
+
+def read_shard(path):
+    """{name: array memory-mapped from disk} of a complete shard folder, or None if it is not complete."""
+    try:
+        with open(os.path.join(path, "shard.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if meta["rows"] == 0:
+        return {"idx": np.zeros(0, np.int64)}
+    return {name: np.memmap(os.path.join(path, name + ".bin"), SHARD_ARRAYS[name], "r", shape=(meta["rows"], *shape))
+            for name, shape in meta["shapes"].items()}
 
 
 def merge_shards(folder, shards, size, num_examples):
     """Fill `folder` from the `size` shards a distributed teacher pass wrote (the fill function of load_or_build);
     None, writing nothing, unless every shard is there and together they cover every example exactly once (the
     processes of a run on several machines write their shards on their own machine's disk)."""
-    paths = [os.path.join(shards, f"shard{rank}.npz") for rank in range(size)]
-    if not all(os.path.isfile(p) for p in paths):
+    parts = [read_shard(os.path.join(shards, f"shard{rank}")) for rank in range(size)]
+    if any(part is None for part in parts):
         return None
-    parts = [np.load(p, allow_pickle=False) for p in paths]
-    try:
-        idx = np.concatenate([z["idx"] for z in parts])
-        if len(idx) != num_examples or len(np.unique(idx)) != num_examples:
-            return None
-        full = [z for z in parts if "logits" in z.files]
-        logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
-                                           (num_examples, full[0]["logits"].shape[1]))
-        cls = None
-        if "cls" in full[0].files:
-            cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", np.float16,
-                                            (num_examples,) + full[0]["cls"].shape[1:])
-        for z in full:
-            logits[z["idx"]] = z["logits"]
-            if cls is not None:
-                cls[z["idx"]] = z["cls"]
-        logits.flush()
-        if cls is not None:
-            cls.flush()
-    finally:
-        for z in parts:
-            z.close()
+    idx = np.concatenate([part["idx"] for part in parts])
+    if not num_examples or len(idx) != num_examples or len(np.unique(idx)) != num_examples:
+        return None
+    full = [part for part in parts if len(part["idx"])]
+    for name in ("logits", "cls"):
+        if name not in full[0]:
+            continue
+        merged = np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), "w+", SHARD_ARRAYS[name],
+                                           (num_examples, *full[0][name].shape[1:]))
+        for part in full:
+            for start in range(0, len(part["idx"]), MERGE_ROWS):
+                rows = slice(start, start + MERGE_ROWS)
+                merged[np.asarray(part["idx"][rows])] = part[name][rows]
+        merged.flush()
+        del merged
+    del parts, full
     shutil.rmtree(shards, ignore_errors=True)  # merged: only the cache is kept
     return {"num_examples": num_examples, "shards": size}
 

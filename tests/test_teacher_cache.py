@@ -39,18 +39,49 @@ def test_cache_is_reused_and_keyed_by_layers(sst2_dir, tiny_bert, teacher_dir, t
     assert np.load(os.path.join(folder, "cls.npy"), allow_pickle=False).dtype == np.float16
 
 
+def shard_from(shards, rank, size, logits, cls=None, batch=2):
+    """Write shard `rank` of `size` as a distributed teacher pass over batches of `batch` examples would."""
+    import paddle
+    from runtime import teacher_cache
+
+    n = len(logits)
+    loader = [{"idx": paddle.to_tensor(np.arange(i, min(i + batch, n)).reshape(-1, 1))} for i in range(0, n, batch)]
+
+    def forward(b):
+        i = b["idx"].numpy().reshape(-1)
+        return paddle.to_tensor(logits[i]), None if cls is None else paddle.to_tensor(cls[i])
+
+    teacher_cache.write_shard(str(shards), rank, size, forward, loader, lambda message: None)
+
+
 def test_shards_merge_only_when_they_cover_every_example_once(tmp_path):
     from runtime import teacher_cache
 
     shards, out = tmp_path / "shards", tmp_path / "cache"
-    shards.mkdir()
     out.mkdir()
     logits = np.arange(10, dtype=np.float32).reshape(5, 2)
-    np.savez(shards / "shard0.npz", idx=np.array([3, 0, 4]), logits=logits[[3, 0, 4]])
-    assert teacher_cache.merge_shards(str(out), str(shards), 3, 5) is None  # shards 1 and 2 missing
-    np.savez(shards / "shard1.npz", idx=np.array([1, 2]), logits=logits[[1, 2]])
-    np.savez(shards / "shard2.npz", idx=np.zeros(0, np.int64))  # a process that got no batch
-    assert teacher_cache.merge_shards(str(out), str(shards), 3, 6) is None  # one example never computed
-    assert teacher_cache.merge_shards(str(out), str(shards), 3, 5) == {"num_examples": 5, "shards": 3}
+    cls = np.random.default_rng(0).normal(size=(5, 3, 4)).astype(np.float32)
+    shard_from(shards, 0, 4, logits, cls)  # batches 0 and 2 of 3: examples 0, 1, 4
+    assert teacher_cache.merge_shards(str(out), str(shards), 4, 5) is None  # shards 1 to 3 missing
+    for rank in (1, 2, 3):  # 2 and 3 get no batch
+        shard_from(shards, rank, 4, logits, cls)
+    assert teacher_cache.merge_shards(str(out), str(shards), 4, 6) is None  # one example never computed
+    assert sorted(os.listdir(shards)) == ["shard0", "shard1", "shard2", "shard3"]
+    assert teacher_cache.merge_shards(str(out), str(shards), 4, 5) == {"num_examples": 5, "shards": 4}
     np.testing.assert_array_equal(np.load(out / "logits.npy"), logits)
+    np.testing.assert_array_equal(np.load(out / "cls.npy"), cls.astype(np.float16))
     assert not shards.exists()
+
+
+def test_a_shard_is_streamed_to_disk_and_merged_in_slices(tmp_path, monkeypatch):
+    from runtime import teacher_cache
+
+    monkeypatch.setattr(teacher_cache, "MERGE_ROWS", 3)  # several slices per shard
+    logits = np.random.default_rng(1).normal(size=(23, 3)).astype(np.float32)
+    for rank in range(2):
+        shard_from(tmp_path / "shards", rank, 2, logits, batch=4)
+    assert os.path.getsize(tmp_path / "shards" / "shard0" / "logits.bin") == 12 * 3 * 4  # batches 0, 2, 4: 12 rows
+    (tmp_path / "cache").mkdir()
+    assert teacher_cache.merge_shards(str(tmp_path / "cache"), str(tmp_path / "shards"), 2, 23)
+    np.testing.assert_array_equal(np.load(tmp_path / "cache" / "logits.npy"), logits)
+    assert not (tmp_path / "cache" / "cls.npy").exists()
