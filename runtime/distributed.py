@@ -25,11 +25,15 @@ class World:
 
     def agree(self, flag):
         """Rank 0's decision (which only it can make: it alone evaluates), the same on every rank."""
+        return bool(self.share(int(flag)))
+
+    def share(self, value):
+        """Rank 0's int64 `value`, the same on every rank."""
         if self.size == 1:
-            return flag
-        t = paddle.to_tensor([int(flag)], dtype="int64")
+            return value
+        t = paddle.to_tensor([value], dtype="int64")
         paddle.distributed.broadcast(t, src=0)
-        return bool(t.item())
+        return int(t.item())
 
     def mean(self, values):
         """Mean over workers of a list of floats: the global batch's loss for logging."""

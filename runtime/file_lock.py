@@ -23,6 +23,7 @@ class FileLock:
     def __init__(self, path):
         self.path = path
         self.fd = None
+        self.held = False
 
     def _open(self):
         if self.fd is None:
@@ -35,6 +36,7 @@ class FileLock:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        self.held = True
         self._write_holder()
         return True
 
@@ -42,15 +44,19 @@ class FileLock:
         """Wait until the lock is free, then take it."""
         self._open()
         fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.held = True
         self._write_holder()
 
     def release(self):
+        if self.held:  # our record goes first: a waiter that looks before the next holder writes must not name us
+            os.ftruncate(self.fd, 0)
+            self.held = False
         if self.fd is not None:
             os.close(self.fd)  # closing the last descriptor of the open file drops the flock
             self.fd = None
 
     def _write_holder(self):
-        # Write first, then cut the old record's tail: the file is never empty once a holder has written it.
+        # Write first, then cut the tail of a longer record left by a holder killed with -9 (no release).
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}) + "\n"
         os.pwrite(self.fd, record.encode(), 0)
         os.ftruncate(self.fd, len(record.encode()))

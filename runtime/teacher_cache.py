@@ -9,10 +9,13 @@ layers: a change to any of them gives a new cache, and runs that share them shar
 when they start together (disk_cache: one process builds, the others wait).
 """
 import contextlib
+import glob
 import hashlib
+import itertools
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 
@@ -54,10 +57,17 @@ class TeacherCache:
         return logits, cls
 
 
-def shard_dir(cache_dir, key, size, batch_size):
-    """Where the processes of one distributed run put their shares of the teacher pass before rank 0 merges them;
-    the process count and batch size decide how the batches are shared out, so they name the folder too."""
-    return os.path.join(cache_dir, "shards", f"{key[:24]}-{size}x{batch_size}")
+def shard_dir(cache_dir, key, size, batch_size, run):
+    """Where the processes of one distributed run put their shares of the teacher pass before rank 0 merges them.
+    The process count and batch size decide how the batches are shared out; `run` (an int naming rank 0's host
+    and output folder, which no other live run can hold) keeps two runs started together with the same settings
+    out of each other's shards, and lets a resumed run find its own."""
+    return os.path.join(cache_dir, "shards", f"{key[:24]}-{size}x{batch_size}-{run:012x}")
+
+
+def run_token(output_dir):
+    """48 bits naming this host and this run's output folder (which no other live run can hold: file_lock)."""
+    return int(hashlib.sha256(f"{socket.gethostname()}:{os.path.abspath(output_dir)}".encode()).hexdigest()[:12], 16)
 
 
 def is_built(cache_dir, key, layers):
@@ -68,47 +78,60 @@ def required_files(layers):
     return ["logits.npy"] + (["cls.npy"] if layers else [])
 
 
-# A shard's arrays and their types on disk: raw rows appended batch by batch, so a process's share of a transfer
-# set of millions never sits in memory; shard.json, written last, gives the row count and the row shapes.
-SHARD_ARRAYS = {"idx": np.int64, "logits": np.float32, "cls": np.float16}
-MERGE_ROWS = 4096  # rows copied into the cache at a time
+# The cache's arrays and their types on disk ([CLS] states in half precision: half the disk and page cache).
+DTYPES = {"idx": np.int64, "logits": np.float32, "cls": np.float16}
+MERGE_ROWS = 4096  # bounds the memory of a merge: a slice of 12 layers' 768-wide [CLS] states is ~75 MB
 
 
 def write_shard(folder, rank, size, forward, loader, log):
     """This process's share of the teacher pass (batches rank, rank + size, ...) as the folder shard{rank} in
-    `folder`, renamed into place once complete (an empty share when there are fewer batches than processes)."""
+    `folder`: raw rows appended batch by batch, so a share of millions of examples never sits in memory, and
+    shard.json (row count, types, shapes) last; renamed into place once complete (an empty share when there are
+    fewer batches than processes)."""
     tmp = os.path.join(folder, f".shard{rank}.{os.getpid()}")
     os.makedirs(tmp, exist_ok=True)
     rows, shapes, tic = 0, {}, time.time()
-    with contextlib.ExitStack() as stack:
-        files = {name: stack.enter_context(open(os.path.join(tmp, name + ".bin"), "wb")) for name in SHARD_ARRAYS}
-        for i, batch in enumerate(loader):
-            if i % size != rank:
-                continue
-            batch_logits, batch_cls = forward(batch)
-            arrays = {"idx": batch["idx"].numpy().reshape(-1), "logits": batch_logits.numpy(),
-                      "cls": None if batch_cls is None else batch_cls.numpy()}
-            for name, array in arrays.items():
-                if array is not None:
-                    files[name].write(np.ascontiguousarray(array, SHARD_ARRAYS[name]).tobytes())
-                    shapes[name] = list(array.shape[1:])
-            rows += len(arrays["idx"])
-            progress(i + 1, len(loader), time.time() - tic, log)
-    checkpoint.write_json({"rows": rows, "shapes": shapes}, os.path.join(tmp, "shard.json"))
-    checkpoint.replace_dir(tmp, os.path.join(folder, f"shard{rank}"))
+    mine = range(rank, len(loader), size)
+    try:
+        with contextlib.ExitStack() as stack:
+            files = {name: stack.enter_context(open(os.path.join(tmp, name + ".bin"), "wb")) for name in DTYPES}
+            for done, batch in enumerate(itertools.islice(loader, rank, None, size), 1):
+                batch_logits, batch_cls = forward(batch)
+                arrays = {"idx": batch["idx"].numpy().reshape(-1), "logits": batch_logits.numpy(),
+                          "cls": None if batch_cls is None else batch_cls.numpy()}
+                for name, array in arrays.items():
+                    if array is not None:
+                        files[name].write(np.ascontiguousarray(array, DTYPES[name]).tobytes())
+                        shapes[name] = list(array.shape[1:])
+                rows += len(arrays["idx"])
+                progress(done, len(mine), time.time() - tic, log)
+        meta = {"rows": rows, "arrays": {name: {"dtype": np.dtype(DTYPES[name]).str, "shape": shape}
+                                         for name, shape in shapes.items()}}
+        checkpoint.write_json(meta, os.path.join(tmp, "shard.json"))
+        checkpoint.replace_dir(tmp, os.path.join(folder, f"shard{rank}"))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def read_shard(path):
-    """{name: array memory-mapped from disk} of a complete shard folder, or None if it is not complete."""
+    """{name: array memory-mapped from disk} of a complete shard folder; None if it is missing, incomplete or of
+    other types (a file shorter or longer than shard.json says)."""
     try:
         with open(os.path.join(path, "shard.json"), encoding="utf-8") as f:
             meta = json.load(f)
-    except (OSError, ValueError):
+        if meta["rows"] == 0:
+            return {"idx": np.zeros(0, DTYPES["idx"])}
+        arrays = {}
+        for name, spec in meta["arrays"].items():
+            shape, file = (meta["rows"], *spec["shape"]), os.path.join(path, name + ".bin")
+            if name not in DTYPES or spec["dtype"] != np.dtype(DTYPES[name]).str or \
+                    os.path.getsize(file) != np.dtype(DTYPES[name]).itemsize * int(np.prod(shape)):
+                return None
+            arrays[name] = np.memmap(file, DTYPES[name], "r", shape=shape)
+        return arrays
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if meta["rows"] == 0:
-        return {"idx": np.zeros(0, np.int64)}
-    return {name: np.memmap(os.path.join(path, name + ".bin"), SHARD_ARRAYS[name], "r", shape=(meta["rows"], *shape))
-            for name, shape in meta["shapes"].items()}
 
 
 def merge_shards(folder, shards, size, num_examples):
@@ -119,23 +142,28 @@ def merge_shards(folder, shards, size, num_examples):
     if any(part is None for part in parts):
         return None
     idx = np.concatenate([part["idx"] for part in parts])
-    if not num_examples or len(idx) != num_examples or len(np.unique(idx)) != num_examples:
+    if not num_examples or len(idx) != num_examples or not np.array_equal(np.sort(idx), np.arange(num_examples)):
         return None
     full = [part for part in parts if len(part["idx"])]
     for name in ("logits", "cls"):
-        if name not in full[0]:
-            continue
-        merged = np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), "w+", SHARD_ARRAYS[name],
-                                           (num_examples, *full[0][name].shape[1:]))
-        for part in full:
-            for start in range(0, len(part["idx"]), MERGE_ROWS):
-                rows = slice(start, start + MERGE_ROWS)
-                merged[np.asarray(part["idx"][rows])] = part[name][rows]
-        merged.flush()
-        del merged
-    del parts, full
-    shutil.rmtree(shards, ignore_errors=True)  # merged: only the cache is kept
+        if name in full[0]:
+            merged = np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), "w+", DTYPES[name],
+                                               (num_examples, *full[0][name].shape[1:]))
+            for part in full:
+                for start in range(0, len(part["idx"]), MERGE_ROWS):
+                    rows = slice(start, start + MERGE_ROWS)
+                    merged[np.asarray(part["idx"][rows])] = part[name][rows]
+            merged.flush()
     return {"num_examples": num_examples, "shards": size}
+
+
+def remove_shard(shards, rank):
+    """Once the cache exists: this process's shard and any left by a killed earlier attempt of the same run; the
+    folder too when it is the last (each machine of a multi-machine run cleans its own disk)."""
+    for path in [os.path.join(shards, f"shard{rank}")] + glob.glob(os.path.join(glob.escape(shards), f".shard{rank}.*")):
+        shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(shards)
 
 
 def build(folder, forward, loader, num_examples, layers, log):
@@ -149,14 +177,14 @@ def build(folder, forward, loader, num_examples, layers, log):
         batch_logits, batch_cls = forward(batch)
         idx = batch["idx"].numpy().reshape(-1)
         if logits is None:
-            logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", np.float32,
+            logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", DTYPES["logits"],
                                                (num_examples, batch_logits.shape[1]))
             if batch_cls is not None:
-                cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", np.float16,
+                cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", DTYPES["cls"],
                                                 (num_examples,) + tuple(batch_cls.shape[1:]))
         logits[idx] = batch_logits.numpy()
         if cls is not None:
-            cls[idx] = batch_cls.numpy().astype(np.float16)
+            cls[idx] = batch_cls.numpy().astype(DTYPES["cls"])
         progress(i + 1, len(loader), time.time() - tic, log)
     logits.flush()
     if cls is not None:

@@ -98,9 +98,7 @@ def test_the_rendezvous_store_is_the_socket_one_where_paddle_has_both():
 
     from runtime import distributed
 
-    distributed.use_socket_store()
-    try:
-        flags = paddle.get_flags(["FLAGS_tcp_store_using_libuv"])
-    except ValueError:
-        pytest.skip("this Paddle has only the socket store (2.6)")
-    assert flags == {"FLAGS_tcp_store_using_libuv": False}
+    if paddle.__version__.startswith("2."):
+        pytest.skip("Paddle 2.6 has only the socket store")
+    distributed.use_socket_store()  # swallows a ValueError: a renamed flag must fail here, not pass unnoticed
+    assert paddle.get_flags(["FLAGS_tcp_store_using_libuv"]) == {"FLAGS_tcp_store_using_libuv": False}

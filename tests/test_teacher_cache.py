@@ -1,4 +1,5 @@
 """Training from the teacher cache gives the losses of training with the live teacher."""
+import json
 import os
 
 import numpy as np
@@ -61,16 +62,43 @@ def test_shards_merge_only_when_they_cover_every_example_once(tmp_path):
     out.mkdir()
     logits = np.arange(10, dtype=np.float32).reshape(5, 2)
     cls = np.random.default_rng(0).normal(size=(5, 3, 4)).astype(np.float32)
-    shard_from(shards, 0, 4, logits, cls)  # batches 0 and 2 of 3: examples 0, 1, 4
+    shard_from(shards, 0, 4, logits, cls)  # 3 batches of 2: rank 0 has examples 0 and 1, rank 3 none
     assert teacher_cache.merge_shards(str(out), str(shards), 4, 5) is None  # shards 1 to 3 missing
-    for rank in (1, 2, 3):  # 2 and 3 get no batch
+    for rank in (1, 2, 3):
         shard_from(shards, rank, 4, logits, cls)
     assert teacher_cache.merge_shards(str(out), str(shards), 4, 6) is None  # one example never computed
     assert sorted(os.listdir(shards)) == ["shard0", "shard1", "shard2", "shard3"]
     assert teacher_cache.merge_shards(str(out), str(shards), 4, 5) == {"num_examples": 5, "shards": 4}
     np.testing.assert_array_equal(np.load(out / "logits.npy"), logits)
     np.testing.assert_array_equal(np.load(out / "cls.npy"), cls.astype(np.float16))
+    (shards / ".shard2.999999").mkdir()  # left by a killed earlier attempt of the same run
+    for rank in range(4):
+        assert shards.exists()
+        teacher_cache.remove_shard(str(shards), rank)
     assert not shards.exists()
+
+
+def test_a_damaged_or_foreign_shard_is_not_merged(tmp_path):
+    from runtime import teacher_cache
+
+    logits = np.arange(12, dtype=np.float32).reshape(6, 2)
+    shards = tmp_path / "shards"
+    for rank in range(2):
+        shard_from(shards, rank, 2, logits)
+    (tmp_path / "cache").mkdir()
+    shard_from(shards, 1, 2, logits)  # a resumed run writes its shard again: replaced whole
+    assert teacher_cache.merge_shards(str(tmp_path / "cache"), str(shards), 2, 6)
+    with open(shards / "shard1" / "logits.bin", "r+b") as f:  # a crash after the rename, before the data hit disk
+        f.truncate(8)
+    assert teacher_cache.read_shard(str(shards / "shard1")) is None
+    assert teacher_cache.merge_shards(str(tmp_path / "cache"), str(shards), 2, 6) is None
+    shard_from(shards, 1, 2, logits)
+    meta = json.loads((shards / "shard1" / "shard.json").read_text())
+    meta["arrays"]["logits"]["dtype"] = "<f8"  # written by a version that kept other types
+    (shards / "shard1" / "shard.json").write_text(json.dumps(meta))
+    assert teacher_cache.read_shard(str(shards / "shard1")) is None
+    shard_from(shards, 1, 2, logits)
+    assert teacher_cache.merge_shards(str(tmp_path / "cache"), str(shards), 2, 5) is None  # example 5 out of range
 
 
 def test_a_shard_is_streamed_to_disk_and_merged_in_slices(tmp_path, monkeypatch):
@@ -85,3 +113,13 @@ def test_a_shard_is_streamed_to_disk_and_merged_in_slices(tmp_path, monkeypatch)
     assert teacher_cache.merge_shards(str(tmp_path / "cache"), str(tmp_path / "shards"), 2, 23)
     np.testing.assert_array_equal(np.load(tmp_path / "cache" / "logits.npy"), logits)
     assert not (tmp_path / "cache" / "cls.npy").exists()
+
+
+def test_two_runs_with_the_same_settings_write_their_shards_apart_and_a_resumed_run_finds_its_own(tmp_path):
+    from runtime import teacher_cache
+
+    def shards(output_dir):
+        return teacher_cache.shard_dir("cache", "k" * 64, 2, 32, teacher_cache.run_token(str(output_dir)))
+
+    assert shards(tmp_path / "grid" / "a") != shards(tmp_path / "grid" / "b")
+    assert shards(tmp_path / "grid" / "a") == shards(tmp_path / "grid" / "a")

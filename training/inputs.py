@@ -114,28 +114,32 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
     build_forward = teacher_pass(args, teacher, layers, forward)
     loader = data.eval_loader(encoded_train, tokenizer, args.batch_size)  # length-sorted: little padding
     key = teacher_cache.cache_key(args.teacher_finetuned_model_path, encoded_train, layers)
-    fill = sharded_pass(args, world, key, build_forward, len(encoded_train), loader, layers) if world.size > 1 else None
+    shards = sharded_pass(args, world, key, build_forward, len(encoded_train), loader, layers) if world.size > 1 else None
 
     def cached():
+        fill = shards and (lambda folder: teacher_cache.merge_shards(folder, shards, world.size, len(encoded_train)))
         return teacher_cache.load_or_build(args.teacher_cache_dir, key, build_forward, loader, len(encoded_train),
                                            layers, logger, fill)
 
     outputs = cached() if world.rank == 0 else None
     world.barrier()  # the other ranks read what rank 0 wrote
+    if shards:  # merged, or not needed because another run built the cache meanwhile
+        teacher_cache.remove_shard(shards, world.rank)
     return outputs or cached()
 
 
 def sharded_pass(args, world, key, forward, num_examples, loader, layers):
-    """With several processes and no cache yet, each runs the teacher over its share of the batches; then
-    rank 0 fills the cache from the shares (teacher_cache.merge_shards). None when the cache exists."""
-    if world.agree(teacher_cache.is_built(args.teacher_cache_dir, key, layers)):  # rank 0's view, for all ranks
+    """With several processes and no cache yet, each runs the teacher over its share of the batches into the
+    folder it returns, for rank 0 to fill the cache from (teacher_cache.merge_shards). None when the cache exists."""
+    if world.agree(teacher_cache.is_built(args.teacher_cache_dir, key, layers)):
         return None
-    shards = teacher_cache.shard_dir(args.teacher_cache_dir, key, world.size, args.batch_size)
+    shards = teacher_cache.shard_dir(args.teacher_cache_dir, key, world.size, args.batch_size,
+                                     world.share(teacher_cache.run_token(args.output_dir)))  # rank 0's
     logger.info("teacher cache: process %d of %d runs the teacher over its share of %d examples", world.rank + 1,
                 world.size, num_examples)
     teacher_cache.write_shard(shards, world.rank, world.size, forward, loader, logger.info)
     world.barrier()
-    return lambda folder: teacher_cache.merge_shards(folder, shards, world.size, num_examples)
+    return shards
 
 
 def teacher_pass(args, teacher, layers, live):
