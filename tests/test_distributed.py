@@ -84,6 +84,25 @@ def test_two_processes_share_the_teacher_pass_and_build_the_cache_one_process_bu
     assert "process 1 of 2 runs the teacher over its share" in open(tmp_path / "two" / "train.log").read()
 
 
+def test_a_transfer_set_trains_the_same_in_two_processes(sst2_dir, no_dropout_bert, teacher_dir, tmp_path):
+    # unlabelled rows in every batch, the teacher pass over train and transfer sharded, [CLS] states for PT
+    def texts(split):
+        with open(os.path.join(sst2_dir, f"{split}.tsv"), encoding="utf-8") as f:
+            return [line.split("\t")[0] for line in f.read().splitlines()[1:]]
+
+    transfer = tmp_path / "unlabelled.tsv"
+    transfer.write_text("sentence\n" + "".join(f"{t} !\n" for t in texts("train") if f"{t} !" not in texts("dev")),
+                        encoding="utf-8")
+    extra = ("--transfer_file", str(transfer), "--beta", "10")
+    one = run_patient_kd.main(kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "one", 16,
+                                      "--teacher_cache_dir", str(tmp_path / "cache1"), *extra))
+    two = launch(tmp_path, kd_args(sst2_dir, no_dropout_bert, teacher_dir, tmp_path / "two", 8,
+                                   "--teacher_cache_dir", str(tmp_path / "cache2"), *extra))
+    assert one["transfer_examples"] == two["transfer_examples"] > 0 and two["teacher_cache"] == one["teacher_cache"]
+    assert not os.listdir(tmp_path / "cache2" / "shards")
+    assert_same_training(tmp_path / "one", one, tmp_path / "two", two)
+
+
 def test_a_narrow_student_and_its_projection_train_the_same_in_two_processes(sst2_dir, teacher_dir, tmp_path):
     narrow = write_tiny_bert(str(tmp_path / "narrow"), num_layers=2, hidden_size=16, heads=2, dropout=0.0)
     extra = ("--student_model_name_or_path", narrow, "--beta", "100")

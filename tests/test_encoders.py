@@ -83,7 +83,8 @@ def test_teacher_kd_and_pkd_students_export_and_predict(fam, pretrained, teacher
     assert config_of(teacher)["architectures"] == [CLASSIFIER[MODEL_TYPE[fam]]]
     students = {}
     for mode, flags in (("kd", ["--alpha", "0.5", "--T", "5", "--beta", "0"]),
-                        ("pkd", ["--alpha", "0.5", "--T", "5", "--beta", "100", "--student_init", "teacher"])):
+                        ("pkd", ["--alpha", "0.5", "--T", "5", "--beta", "100", "--student_init", "teacher",
+                                 "--transfer_file", os.path.join(sst2_dir, "test.tsv")])):  # unlabelled: GLUE's test
         out = tmp_path / mode
         r = run(train_args(sst2_dir, pretrained[fam], out, "--teacher_finetuned_model_path", teacher,
                            "--num_layers_of_student_model", "2", "--max_steps", "4",
@@ -92,6 +93,7 @@ def test_teacher_kd_and_pkd_students_export_and_predict(fam, pretrained, teacher
         assert all(np.isfinite(w["loss"]) for w in r["train_log"])
         if mode == "pkd":
             assert all(w["pt"] is not None and w["pt"] > 0 for w in r["train_log"])  # [CLS] states are matched
+            assert r["transfer_examples"] == 20
         students[mode] = str(out / "best_model")
         config = config_of(students[mode])
         assert (config["model_type"], config["num_hidden_layers"]) == (MODEL_TYPE[fam], 2)
