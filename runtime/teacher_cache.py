@@ -83,6 +83,12 @@ DTYPES = {"idx": np.int64, "logits": np.float32, "cls": np.float16}
 MERGE_ROWS = 4096  # bounds the memory of a merge: a slice of 12 layers' 768-wide [CLS] states is ~75 MB
 
 
+def new_array(folder, name, num_examples, row_shape):
+    """The cache's array `name` (DTYPES), [num_examples, *row_shape], created on disk and memory-mapped for writing."""
+    return np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), "w+", DTYPES[name],
+                                     (num_examples, *row_shape))
+
+
 def write_shard(folder, rank, size, forward, loader, log):
     """This process's share of the teacher pass (batches rank, rank + size, ...) as the folder shard{rank} in
     `folder`: raw rows appended batch by batch, so a share of millions of examples never sits in memory, and
@@ -147,8 +153,7 @@ def merge_shards(folder, shards, size, num_examples):
     full = [part for part in parts if len(part["idx"])]
     for name in ("logits", "cls"):
         if name in full[0]:
-            merged = np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), "w+", DTYPES[name],
-                                               (num_examples, *full[0][name].shape[1:]))
+            merged = new_array(folder, name, num_examples, full[0][name].shape[1:])
             for part in full:
                 for start in range(0, len(part["idx"]), MERGE_ROWS):
                     rows = slice(start, start + MERGE_ROWS)
@@ -177,11 +182,9 @@ def build(folder, forward, loader, num_examples, layers, log):
         batch_logits, batch_cls = forward(batch)
         idx = batch["idx"].numpy().reshape(-1)
         if logits is None:
-            logits = np.lib.format.open_memmap(os.path.join(folder, "logits.npy"), "w+", DTYPES["logits"],
-                                               (num_examples, batch_logits.shape[1]))
+            logits = new_array(folder, "logits", num_examples, batch_logits.shape[1:])
             if batch_cls is not None:
-                cls = np.lib.format.open_memmap(os.path.join(folder, "cls.npy"), "w+", DTYPES["cls"],
-                                                (num_examples,) + tuple(batch_cls.shape[1:]))
+                cls = new_array(folder, "cls", num_examples, batch_cls.shape[1:])
         logits[idx] = batch_logits.numpy()
         if cls is not None:
             cls[idx] = batch_cls.numpy().astype(DTYPES["cls"])

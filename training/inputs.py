@@ -131,7 +131,7 @@ def make_teacher_outputs(args, teacher, layers, encoded_train, tokenizer, world)
 def sharded_pass(args, world, key, forward, num_examples, loader, layers):
     """With several processes and no cache yet, each runs the teacher over its share of the batches into the
     folder it returns, for rank 0 to fill the cache from (teacher_cache.merge_shards). None when the cache exists."""
-    if world.agree(teacher_cache.is_built(args.teacher_cache_dir, key, layers)):
+    if world.agree(teacher_cache.is_built(args.teacher_cache_dir, key, layers)):  # rank 0's view, for all ranks
         return None
     shards = teacher_cache.shard_dir(args.teacher_cache_dir, key, world.size, args.batch_size,
                                      world.share(teacher_cache.run_token(args.output_dir)))  # rank 0's
