@@ -8,6 +8,7 @@ Each argument is a run folder (or its results.json); the label is the folder nam
 import argparse
 import json
 import os
+import textwrap
 from collections import defaultdict
 
 import matplotlib
@@ -44,7 +45,7 @@ def plot(runs, labels, out, title=None):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 80), fontsize=10)  # experiment titles run long: wrap, never clip
     fig.tight_layout()
     fig.savefig(out)
     return out
