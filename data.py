@@ -140,7 +140,8 @@ class LengthSortedBatchSampler(BatchSampler):
     """Evaluation batches of similar length (little padding); `predict` restores input order by `idx`."""
 
     def __init__(self, lengths, batch_size):
-        self.order = np.argsort(-np.asarray(lengths), kind="stable")
+        self.lengths = np.asarray(lengths)
+        self.order = np.argsort(-self.lengths, kind="stable")
         self.batch_size = batch_size
 
     def __iter__(self):
@@ -149,6 +150,11 @@ class LengthSortedBatchSampler(BatchSampler):
 
     def __len__(self):
         return (len(self.order) + self.batch_size - 1) // self.batch_size
+
+    def padded_tokens(self):
+        """Tokens of each batch once padded to its longest example (the first: longest first)."""
+        return [int(self.lengths[self.order[i]]) * len(self.order[i:i + self.batch_size])
+                for i in range(0, len(self.order), self.batch_size)]
 
 
 def lengths_of(encoded):

@@ -96,12 +96,12 @@ def write_shard(folder, rank, size, forward, loader, log):
     fewer batches than processes)."""
     tmp = os.path.join(folder, f".shard{rank}.{os.getpid()}")
     os.makedirs(tmp, exist_ok=True)
-    rows, shapes, tic = 0, {}, time.time()
-    mine = range(rank, len(loader), size)
+    rows, shapes = 0, {}
+    progress = Progress(batch_costs(loader)[rank::size], log)
     try:
         with contextlib.ExitStack() as stack:
             files = {name: stack.enter_context(open(os.path.join(tmp, name + ".bin"), "wb")) for name in DTYPES}
-            for done, batch in enumerate(itertools.islice(loader, rank, None, size), 1):
+            for batch in itertools.islice(loader, rank, None, size):
                 batch_logits, batch_cls = forward(batch)
                 arrays = {"idx": batch["idx"].numpy().reshape(-1), "logits": batch_logits.numpy(),
                           "cls": None if batch_cls is None else batch_cls.numpy()}
@@ -110,7 +110,8 @@ def write_shard(folder, rank, size, forward, loader, log):
                         files[name].write(np.ascontiguousarray(array, DTYPES[name]).tobytes())
                         shapes[name] = list(array.shape[1:])
                 rows += len(arrays["idx"])
-                progress(done, len(mine), time.time() - tic, log)
+                progress.advance()
+        progress.close()
         meta = {"rows": rows, "arrays": {name: {"dtype": np.dtype(DTYPES[name]).str, "shape": shape}
                                          for name, shape in shapes.items()}}
         checkpoint.write_json(meta, os.path.join(tmp, "shard.json"))
@@ -176,9 +177,8 @@ def build(folder, forward, loader, num_examples, layers, log):
 
     forward: batch -> (logits [b, classes], [CLS] states [b, pairs, hidden] or None), the teacher's outputs."""
     logits = cls = None
-    tic = time.time()
-    bar = tqdm(loader, desc="teacher", unit="batch", leave=False, disable=not sys.stderr.isatty())  # with its ETA
-    for i, batch in enumerate(bar):
+    progress = Progress(batch_costs(loader), log)
+    for batch in loader:
         batch_logits, batch_cls = forward(batch)
         idx = batch["idx"].numpy().reshape(-1)
         if logits is None:
@@ -188,22 +188,52 @@ def build(folder, forward, loader, num_examples, layers, log):
         logits[idx] = batch_logits.numpy()
         if cls is not None:
             cls[idx] = batch_cls.numpy().astype(DTYPES["cls"])
-        progress(i + 1, len(loader), time.time() - tic, log)
+        progress.advance()
+    progress.close()
     logits.flush()
     if cls is not None:
         cls.flush()
     del logits, cls
-    return {"layers": list(layers), "num_examples": num_examples, "seconds": round(time.time() - tic, 1)}
+    return {"layers": list(layers), "num_examples": num_examples, "seconds": round(progress.seconds(), 1)}
 
 
-def progress(done, total, seconds, log, every=0.1):
-    """A log line at each tenth of the batches with the rate and the time left (a log file under nohup has no
-    progress bar; batches are length-sorted, longest first, so the estimate errs long)."""
-    step = max(1, round(total * every))
-    if done % step == 0 or done == total:
-        left = seconds / done * (total - done)
-        log(f"teacher cache: {done}/{total} batches ({done / total:.0%}), {seconds:.0f} s, "
-            f"{done / max(seconds, 1e-9):.1f} batches/s, about {left:.0f} s left")
+def batch_costs(loader):
+    """The work of each batch of `loader`, for the time left: its padded tokens where the sampler knows them
+    (length-sorted batches shrink as the pass goes, so counting batches overstates the time left), else 1."""
+    padded_tokens = getattr(getattr(loader, "batch_sampler", None), "padded_tokens", None)
+    return padded_tokens() if padded_tokens else [1] * len(loader)
+
+
+class Progress:
+    """The teacher pass's progress over batches of known cost: a bar on a terminal, and a log line at each tenth of
+    the work (a log file under nohup has no bar) with the rate and the time left."""
+
+    def __init__(self, costs, log, every=0.1):
+        self.costs, self.log, self.every = list(costs), log, every
+        self.total, self.done, self.batches, self.logged = sum(self.costs), 0, 0, 0
+        self.tic = time.time()
+        self.bar = tqdm(total=self.total, desc="teacher", unit="token", unit_scale=True, leave=False,
+                        disable=not sys.stderr.isatty())
+
+    def seconds(self):
+        return time.time() - self.tic
+
+    def advance(self):
+        cost = self.costs[self.batches]
+        self.batches += 1
+        self.done += cost
+        self.bar.update(cost)
+        tenths = int(self.done / max(self.total, 1) / self.every + 1e-9)
+        if tenths > self.logged or self.batches == len(self.costs):
+            self.logged = tenths
+            seconds = self.seconds()
+            left = seconds / max(self.done, 1) * (self.total - self.done)
+            self.log(f"teacher cache: {self.batches}/{len(self.costs)} batches ({self.done / max(self.total, 1):.0%} "
+                     f"of the work), {seconds:.0f} s, {self.batches / max(seconds, 1e-9):.1f} batches/s, "
+                     f"about {left:.0f} s left")
+
+    def close(self):
+        self.bar.close()
 
 
 def load_or_build(cache_dir, key, forward, loader, num_examples, layers, log, fill=None):

@@ -224,6 +224,7 @@ def test_eval_batches_are_sorted_and_cover_every_example_once():
     lengths = [5, 9, 2, 9, 7]
     batches = list(data.LengthSortedBatchSampler(lengths, 2))
     assert batches == [[1, 3], [4, 0], [2]]
+    assert data.LengthSortedBatchSampler(lengths, 2).padded_tokens() == [18, 14, 2]  # longest of each, times its size
 
 
 def test_subsample_is_the_same_random_subset_every_time():

@@ -123,3 +123,17 @@ def test_two_runs_with_the_same_settings_write_their_shards_apart_and_a_resumed_
 
     assert shards(tmp_path / "grid" / "a") != shards(tmp_path / "grid" / "b")
     assert shards(tmp_path / "grid" / "a") == shards(tmp_path / "grid" / "a")
+
+
+def test_the_time_left_counts_padded_tokens_not_batches(monkeypatch):
+    """Length-sorted batches shrink as the pass goes: half the batches done can be most of the work."""
+    from runtime import teacher_cache
+    clock = iter(range(0, 1000, 10))
+    monkeypatch.setattr(teacher_cache.time, "time", lambda: float(next(clock)))
+    lines = []
+    progress = teacher_cache.Progress([700, 100, 100, 100], lines.append, every=0.5)  # 10 s per batch
+    for _ in range(4):
+        progress.advance()
+    assert len(lines) == 2  # at 70% and at the end: one line per half of the work, not per two batches
+    assert "1/4 batches (70% of the work)" in lines[0] and "about 4 s left" in lines[0]  # by batches: 30 s
+    assert "4/4 batches (100% of the work)" in lines[1]
