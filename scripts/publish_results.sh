@@ -9,6 +9,9 @@
 # Safe to run while the experiment goes on (what has finished so far). The reproduce_*.sh scripts end with
 # it. The tables of README.md and docs/ are then written by `python scripts/readme_tables.py`.
 #   bash scripts/publish_results.sh OUT NAME "TITLE"      (RESULTS=benchmarks/results by default)
+# On another machine, an experiment resumes from what was published: copy RESULTS/NAME_runs/final (and
+# transfer_size, sweep) into OUT, not teacher/ (its weights are not published: the script trains it again; with
+# the same seed and Paddle it came out with the committed record here, field for field).
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: publish_results.sh OUT NAME TITLE" >&2; exit 2; }
 [ -d "$1" ] || { echo "error: OUT $1: no such folder" >&2; exit 2; }
