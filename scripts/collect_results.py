@@ -51,9 +51,12 @@ def mode_of(record):
 
 
 def data_label(transfer_examples, augmented_examples):
-    """What a run trained on beyond the labelled set, for a table's model column."""
-    return (f" + transfer {transfer_examples:,}" if transfer_examples else "") \
-        + (f" + augmented {augmented_examples:,}" if augmented_examples else "")
+    """What a run trained on beyond the labelled set, for a table's model column; a count is a number, or the
+    (lowest, highest) of the seeds where they differ (augmented copies are drawn per seed)."""
+    def count(n):
+        return f"{n[0]:,}-{n[1]:,}" if isinstance(n, tuple) else f"{n:,}"
+    return (f" + transfer {count(transfer_examples)}" if transfer_examples else "") \
+        + (f" + augmented {count(augmented_examples)}" if augmented_examples else "")
 
 
 def mean_std(values, digits=4):

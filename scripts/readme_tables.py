@@ -44,11 +44,19 @@ def teacher_of(records, runs):
     return on_dev.pop() if len(on_dev) == 1 else None
 
 
-def label(record):
+def label(by_seed):
+    """The model column of one mode's runs over seeds."""
+    record = by_seed[0]
     key = (record["task"], record["layers"], record["mode"], record["strategy"], record["alpha"], record["T"],
-           record["beta"], None, None, record.get("transfer_examples", 0), record.get("augmented_examples", 0),
-           record.get("student_model"))
+           record["beta"], None, None, over_seeds(by_seed, "transfer_examples"),
+           over_seeds(by_seed, "augmented_examples"), record.get("student_model"))
     return model_label(key)
+
+
+def over_seeds(by_seed, field):
+    """A count that is the same for every seed, else its (lowest, highest)."""
+    counts = sorted({r.get(field, 0) for r in by_seed})
+    return counts[0] if len(counts) == 1 else (counts[0], counts[-1])
 
 
 def students_table(records):
@@ -68,7 +76,7 @@ def students_table(records):
         seconds = [r["train_seconds"] for r in by_seed if r.get("train_seconds")]
         share = f"{gap[mode]:.0%}" if mode in gap else ""
         median = f"{statistics.median(seconds):.0f}" if seconds else ""
-        lines.append(f"| {label(by_seed[0])} | {mean_std([r['best'] for r in by_seed])} | "
+        lines.append(f"| {label(by_seed)} | {mean_std([r['best'] for r in by_seed])} | "
                      f"{mean_std([r['last'] for r in by_seed])} | {share} | {', '.join(map(str, seeds))} | {median} |")
     return lines
 

@@ -266,3 +266,10 @@ def test_publish_results_copies_finished_runs_and_writes_the_report(tmp_path):
                           timeout=120).returncode == 0
     assert not (results / "exp_runs" / "final" / "kd_seed2").exists()
     assert [p.name for p in results.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_count_that_differs_by_seed_is_shown_as_its_range():
+    runs = [{"augmented_examples": 10590}, {"augmented_examples": 10486}, {"augmented_examples": 10490}]
+    assert readme_tables.over_seeds(runs, "augmented_examples") == (10486, 10590)
+    assert readme_tables.over_seeds(runs[:1], "augmented_examples") == 10590
+    assert collect_results.data_label(66349, (10486, 10590)) == " + transfer 66,349 + augmented 10,486-10,590"
