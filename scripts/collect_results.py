@@ -40,7 +40,7 @@ def run_record(path, r):
             "finished": r.get("finished", False), "eval_on": eval_on(r),
             "teacher_metric": (r.get("teacher_metrics") or {}).get(metric), "teacher_layers": r.get("teacher_layers"),
             "transfer_examples": r.get("transfer_examples", 0), "augmented_examples": r.get("augmented_examples", 0),
-            "student_model": r.get("student_model")}
+            "augment": augment_setting(r), "student_model": r.get("student_model")}
 
 
 def mode_of(record):
@@ -50,9 +50,20 @@ def mode_of(record):
             + ("_augment" if record.get("augmented_examples") else ""))
 
 
+def augment_setting(r):
+    """--augment N of a run (0 without); results.json files older than the field say only whether it had copies."""
+    return r.get("augment", bool(r.get("augmented_examples")))
+
+
+def count_range(counts):
+    """One count when the runs agree, else (lowest, highest): augmented copies are drawn per seed."""
+    counts = sorted(set(counts))
+    return counts[0] if len(counts) == 1 else (counts[0], counts[-1])
+
+
 def data_label(transfer_examples, augmented_examples):
-    """What a run trained on beyond the labelled set, for a table's model column; a count is a number, or the
-    (lowest, highest) of the seeds where they differ (augmented copies are drawn per seed)."""
+    """What a run trained on beyond the labelled set, for a table's model column; a count is a number or a
+    count_range."""
     def count(n):
         return f"{n[0]:,}-{n[1]:,}" if isinstance(n, tuple) else f"{n:,}"
     return (f" + transfer {count(transfer_examples)}" if transfer_examples else "") \
@@ -70,13 +81,15 @@ def eval_on(r):
 
 
 def row_key(r):
-    """What a run was, all but its seed: runs with the same key are one row, mean ± std over seeds."""
+    """What a run was, all but its seed: runs with the same key are one row, mean ± std over seeds. Augmentation
+    counts as its setting, not as the copies a seed drew."""
     return (r["task"], r.get("num_student_layers"), r["mode"], r.get("strategy"), r["alpha"], r["T"], r["beta"],
-            tuple(eval_on(r)), r.get("total_steps"), r.get("transfer_examples", 0), r.get("augmented_examples", 0),
+            tuple(eval_on(r)), r.get("total_steps"), r.get("transfer_examples", 0), augment_setting(r),
             r.get("student_model"))
 
 
-def model_label(key, teacher_layers=None):
+def model_label(key, teacher_layers=None, augmented_examples=0):
+    """The model column of a row_key; augmented_examples is the row's count (or count_range) of copies."""
     _, layers, mode, strategy, alpha, T, beta, *rest = key
     student_model = rest[4] if len(rest) >= 5 else None  # a student of another model is never the teacher
     if mode == "ft" and teacher_layers == layers and not student_model:
@@ -84,12 +97,16 @@ def model_label(key, teacher_layers=None):
     name = f"BERT{layers}-{MODE_NAMES[mode]}" + (f"-{strategy}" if strategy else "")
     weights = "" if mode == "ft" else f" (α {alpha:g}, T {T:g}" + (f", β {beta:g})" if mode == "pkd" else ")")
     student = f" from {os.path.basename(str(student_model).rstrip('/'))}" if student_model else ""
-    return name + student + weights + (data_label(*rest[2:4]) if len(rest) >= 4 else "")
+    return name + student + weights + (data_label(rest[2], augmented_examples) if len(rest) >= 4 else "")
+
+
+def row_label(key, row, teacher_layers=None):
+    return model_label(key, teacher_layers, count_range(row["augmented"] or [0]))
 
 
 def collect(files):
     """Rows {key: {"values": [...], "unfinished": k, "runs": [...]}} of best metrics, grouped over seeds."""
-    rows = defaultdict(lambda: {"values": [], "unfinished": 0, "runs": [], "metric": None})
+    rows = defaultdict(lambda: {"values": [], "unfinished": 0, "runs": [], "metric": None, "augmented": []})
     for path in files:
         r = json.load(open(path, encoding="utf-8"))
         if r.get("best_metric") is None:
@@ -98,6 +115,7 @@ def collect(files):
         row["values"].append(r["best_metric"])
         row["unfinished"] += not r.get("finished", False)
         row["runs"].append(os.path.dirname(path))
+        row["augmented"].append(r.get("augmented_examples", 0))
         row["metric"] = r.get("best_metric_name", "acc")
     add_teacher_rows(rows, files)
     return rows
@@ -114,7 +132,7 @@ def add_teacher_rows(rows, files):
     for key, found in teachers.items():
         if any(k[:3] == key[:3] and k[7] == key[7] for k in rows):
             continue  # the teacher's own run is there
-        rows[key] = {"values": [v for v, _ in found.values()], "unfinished": 0, "metric": None,
+        rows[key] = {"values": [v for v, _ in found.values()], "unfinished": 0, "metric": None, "augmented": [],
                      "runs": [folder for folder in found]}
         rows[key]["metric"] = next(rows[k]["metric"] for k in rows if k[0] == key[0] and rows[k]["metric"])
 
@@ -136,7 +154,7 @@ def table(rows):
             note = f" ({rows[k]['unfinished']} running)" if rows[k]["unfinished"] else ""
             where = "" if k[7] == ("dev",) or k[7] == ("dev_matched", "dev_mismatched") else f" [on {k[7][0]}]"
             budget = f", {k[8]} steps" if any(o != k and o[:8] == k[:8] for o in keys) and k[8] else ""
-            lines.append(f"| {model_label(k, deepest)}{budget}{where} | {statistics.mean(v):.4f}{spread} | {len(v)}{note} |")
+            lines.append(f"| {row_label(k, rows[k], deepest)}{budget}{where} | {statistics.mean(v):.4f}{spread} | {len(v)}{note} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -155,7 +173,7 @@ def main():
     if args.out:
         open(args.out, "w", encoding="utf-8").write(text + "\n")
     if args.json:
-        json.dump([{"model": model_label(k), "key": list(k), **v} for k, v in rows.items()],
+        json.dump([{"model": row_label(k, v), "key": list(k), **v} for k, v in rows.items()],
                   open(args.json, "w", encoding="utf-8"), indent=2)
     if args.runs_json:
         records = [run_record(f, json.load(open(f, encoding="utf-8"))) for f in files]

@@ -23,7 +23,7 @@ import re
 import statistics
 import sys
 
-from collect_results import mean_std, model_label
+from collect_results import count_range, mean_std, model_label
 from report_seeds import MODES, PAIRS, complete, gap_closed, paired_diffs, students
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,15 +48,9 @@ def label(by_seed):
     """The model column of one mode's runs over seeds."""
     record = by_seed[0]
     key = (record["task"], record["layers"], record["mode"], record["strategy"], record["alpha"], record["T"],
-           record["beta"], None, None, over_seeds(by_seed, "transfer_examples"),
-           over_seeds(by_seed, "augmented_examples"), record.get("student_model"))
-    return model_label(key)
-
-
-def over_seeds(by_seed, field):
-    """A count that is the same for every seed, else its (lowest, highest)."""
-    counts = sorted({r.get(field, 0) for r in by_seed})
-    return counts[0] if len(counts) == 1 else (counts[0], counts[-1])
+           record["beta"], None, None, count_range(r.get("transfer_examples", 0) for r in by_seed),
+           record.get("augment"), record.get("student_model"))
+    return model_label(key, augmented_examples=count_range(r.get("augmented_examples", 0) for r in by_seed))
 
 
 def students_table(records):

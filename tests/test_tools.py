@@ -268,8 +268,15 @@ def test_publish_results_copies_finished_runs_and_writes_the_report(tmp_path):
     assert [p.name for p in results.iterdir() if p.name.startswith(".")] == []
 
 
-def test_a_count_that_differs_by_seed_is_shown_as_its_range():
-    runs = [{"augmented_examples": 10590}, {"augmented_examples": 10486}, {"augmented_examples": 10490}]
-    assert readme_tables.over_seeds(runs, "augmented_examples") == (10486, 10590)
-    assert readme_tables.over_seeds(runs[:1], "augmented_examples") == 10590
+def test_a_count_that_differs_by_seed_is_shown_as_its_range(tmp_path):
+    assert collect_results.count_range([10590, 10486, 10490]) == (10486, 10590)
+    assert collect_results.count_range([10590]) == 10590
+    # one setting, copies that differ by seed: one row over seeds (older files lack the "augment" field)
+    for seed, copies, setting in ((1, 10590, None), (2, 10486, None), (3, 10490, None), (4, 20950, 40)):
+        path = os.path.join(fake_run(tmp_path / f"aug{seed}", "kd", seed, 0.8 + seed / 100), "results.json")
+        r = dict(json.load(open(path)), transfer_examples=66349, augmented_examples=copies)
+        json.dump(r if setting is None else dict(r, augment=setting), open(path, "w"))
+    lines = collect_results.table(collect_results.collect(collect_results.find_results([str(tmp_path)]))).splitlines()
+    assert lines[2:] == ["| BERT3-KD (α 0.7, T 10) + transfer 66,349 + augmented 10,486-10,590 | 0.8200 ± 0.0100 | 3 |",
+                         "| BERT3-KD (α 0.7, T 10) + transfer 66,349 + augmented 20,950 | 0.8400 | 1 |"]
     assert collect_results.data_label(66349, (10486, 10590)) == " + transfer 66,349 + augmented 10,486-10,590"

@@ -140,7 +140,7 @@ def test_transfer_set_is_labelled_by_the_cached_teacher(sst2_dir, tiny_bert, tea
     result = run_patient_kd.main(kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, tmp_path / "a", *flags))
     n_transfer = len(sentences(transfer_file))
     assert result["transfer_examples"] == n_transfer and result["transfer_eval_overlap"] == 0
-    assert result["augmented_examples"] == len(sentences(tmp_path / "aug.tsv")) > 0
+    assert result["augmented_examples"] == len(sentences(tmp_path / "aug.tsv")) > 0 and result["augment"] == 2
     logits = np.load(cache / result["teacher_cache"][:24] / "logits.npy")
     assert len(logits) == 320 + n_transfer + result["augmented_examples"]  # train, transfer, augmented
     log = open(tmp_path / "a" / "train.log").read()

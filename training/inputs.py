@@ -73,6 +73,7 @@ def load_unlabelled(args, task, tokenizer, first_idx):
         copies, copy_sources, counts["augmented_eval_overlap"] = transfer.screen_overlap(
             copies, copy_sources, judged_keys, args.eval_overlap, "augmented", task.text_keys)
         counts["augmented_examples"] = len(copies)
+        counts["augment"] = args.augment  # the setting; the count above differs by seed (duplicates dropped)
         if args.write_augmented:
             augment.write_examples(args.write_augmented, task.text_keys, copies, copy_sources)
         examples, sources = examples + copies, sources + copy_sources
