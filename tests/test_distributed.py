@@ -40,12 +40,19 @@ def assert_same_training(a_dir, a, b_dir, b):
         np.testing.assert_allclose(wa[k], wb[k], atol=1e-5, err_msg=k)
 
 
+def worker_logs(log_dir):
+    """The end of each worker's log: where a failed launch says why (its own output is the launcher's)."""
+    names = sorted(n for n in os.listdir(log_dir) if os.path.isfile(os.path.join(log_dir, n))) \
+        if os.path.isdir(log_dir) else []
+    return "".join(f"\n--- {n}\n" + open(os.path.join(log_dir, n), errors="replace").read()[-3000:] for n in names)
+
+
 def launch(tmp_path, args):
     """results.json of run_patient_kd.py with ARGS in two processes of paddle.distributed.launch (CPU, gloo)."""
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
            str(tmp_path / "log"), os.path.join(ROOT, "run_patient_kd.py"), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:] + worker_logs(tmp_path / "log")
     return json.load(open(args[args.index("--output_dir") + 1] + "/results.json"))
 
 
