@@ -85,16 +85,18 @@ choose_weights() {  # choose_weights "ALPHAS" "TS" "BETAS": sets ALPHA, T (KD sw
 low_resource_students() {  # low_resource_students "SIZES": per seed in SEEDS, FT, KD, PKD-skip, PKD-last on the labelled
     # examples, then KD, PKD-skip, PKD-last with the transfer set (TRANSFER flags), KD with it and --augment 20; for the
     # first seed also KD with each transfer_SIZE.tsv of SPLIT. STUDENT, ALPHA, T, BETA as for final_students;
-    # PHASE=labelled stops after the labelled-only students.
+    # PHASE=labelled stops after the labelled-only students; PHASE=transfer runs only KD and PKD with the transfer set,
+    # PKD for each strategy in STRATEGIES ("skip last").
     local seed strategy size
     for seed in $SEEDS; do  # seed by seed, so that a stopped experiment has whole seeds
-        SEEDS="$seed" final_students  # FT, KD, PKD-skip, PKD-last on the K labelled sentences
+        [ "$PHASE" = transfer ] || SEEDS="$seed" final_students  # FT, KD, PKD-skip, PKD-last on the K labelled
         [ "$PHASE" = labelled ] && continue
         run "final/kd_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" --T "$T" --beta 0
-        for strategy in skip last; do
+        for strategy in ${STRATEGIES:-skip last}; do
             run "final/pkd_${strategy}_transfer_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --seed "$seed" --alpha "$ALPHA" \
                 --T "$T" --beta "$BETA" --strategy "$strategy"
         done
+        [ "$PHASE" = transfer ] && continue
         run "final/kd_transfer_augment_seed$seed" "${STUDENT[@]}" "${TRANSFER[@]}" --augment 20 --seed "$seed" \
             --alpha "$ALPHA" --T "$T" --beta 0
         [ "$seed" = "$(echo $SEEDS | cut -d' ' -f1)" ] || continue

@@ -16,7 +16,8 @@
 #
 # Settings (environment): OUT, DATA_DIR, MODEL, RESULTS, SEEDS ("1 2 3"), K (1000), STEPS (600),
 # TEACHER_EPOCHS (10), ALPHA, T, BETA; PHASE=labelled runs only the teacher and the K-only students,
-# PHASE=teacher only the teacher.
+# PHASE=teacher only the teacher; PHASE=transfer only KD and PKD with the transfer set (PKD for each strategy in
+# STRATEGIES, "skip last"), e.g. STEPS=4000 PHASE=transfer STRATEGIES=last: does PT pay with a longer budget?
 set -euo pipefail
 source "$(dirname "$0")/setup_env.sh"
 ROOT="$(pwd)"
