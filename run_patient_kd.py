@@ -103,7 +103,8 @@ def train_in_output_dir(args, world, task, tokenizer):
     log_start(args, world, task)
 
     encoded, dev_splits = inputs.load_encoded(args, task, tokenizer)
-    unlabelled, unlabelled_counts = inputs.load_unlabelled(args, task, tokenizer, len(encoded["train"]))
+    unlabelled, unlabelled_counts = inputs.load_unlabelled(args, task, tokenizer, len(encoded["train"]),
+                                                           writes=world.rank == 0)
     teacher, student, teacher_layers = modeling.build_models(args, task.objective.num_outputs)
     pairs = [[s, t] for s, t in zip(range(1, len(teacher_layers) + 1), teacher_layers)]
     logger.info("student: %s, %d layers, %.1fM parameters%s", student.config.model_type, modeling.depth(student),

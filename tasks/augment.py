@@ -7,7 +7,8 @@ n drawn from 1..5. Probabilities as published: p_mask 0.1, p_pos 0.1, p_ng 0.25.
 the first text (j % 3 == 0), the second (1) or both (2), as the paper does for MNLI and QQP.
 
 Words and parts of speech: Chinese text (any CJK character) is cut by jieba's `posseg`, offline, and a word
-is replaced by another one with the same tag taken from the examples being augmented. English text is split
+is replaced by another one with the same tag, drawn as the paper does from the unigram distribution of the words
+with that tag (counted over the examples being augmented), the word itself left out. English text is split
 on whitespace and gets masking and n-gram sampling only: an English part-of-speech tagger needs a model
 download (NLTK's and spaCy's taggers), so same-POS replacement is left out, as in PaddleNLP's distill_lstm
 example (masking and n-gram sampling). paddlenlp.dataaug is not used: it is Chinese-only and downloads its
@@ -38,14 +39,32 @@ def join_words(words, chinese):
     return ("" if chinese else " ").join(words)
 
 
-def words_by_tag(tagged_texts):
-    """{tag: [distinct words with that tag]} over the tagged texts, in first-seen order (deterministic)."""
-    out = {}
-    for words in tagged_texts:
-        for word, tag in words:
-            if tag is not None and word not in out.setdefault(tag, {}):
-                out[tag][word] = None
-    return {tag: list(words) for tag, words in out.items()}
+class TagVocabulary:
+    """The words of each part-of-speech tag and their counts, for draws from the tag's unigram distribution."""
+
+    def __init__(self, tagged_texts):
+        counts = {}  # {tag: {word: count}}, first-seen order: the same examples give the same draws
+        for words in tagged_texts:
+            for word, tag in words:
+                if tag is not None:
+                    by_word = counts.setdefault(tag, {})
+                    by_word[word] = by_word.get(word, 0) + 1
+        self.words = {tag: list(by_word) for tag, by_word in counts.items()}
+        self.index = {tag: {w: i for i, w in enumerate(by_word)} for tag, by_word in counts.items()}
+        self.counts = {tag: np.array(list(by_word.values())) for tag, by_word in counts.items()}
+        self.cumulative = {tag: np.cumsum(c) for tag, c in self.counts.items()}
+
+    def can_replace(self, tag):
+        return tag is not None and len(self.words.get(tag, ())) > 1
+
+    def replacement(self, word, tag, rng):
+        """Another word with `tag`, drawn with probability proportional to its count (`word` itself excluded)."""
+        i, cumulative = self.index[tag][word], self.cumulative[tag]
+        own = self.counts[tag][i]
+        r = rng.random_sample() * (cumulative[-1] - own)
+        if r >= cumulative[i] - own:  # skip over the word's own stretch of the cumulative counts
+            r += own
+        return self.words[tag][int(np.searchsorted(cumulative, r, side="right"))]
 
 
 def augment_words(words, rng, mask_token, vocabulary):
@@ -53,12 +72,10 @@ def augment_words(words, rng, mask_token, vocabulary):
     out = []
     for word, tag in words:
         x = rng.random_sample()
-        candidates = vocabulary.get(tag, ()) if tag is not None else ()
         if x < P_MASK:
             out.append(mask_token)
-        elif x < P_MASK + P_POS and len(candidates) > 1:
-            choice = candidates[rng.randint(len(candidates))]
-            out.append(choice if choice != word else candidates[(candidates.index(word) + 1) % len(candidates)])
+        elif x < P_MASK + P_POS and vocabulary.can_replace(tag):
+            out.append(vocabulary.replacement(word, tag, rng))
         else:
             out.append(word)
     if len(out) > 1 and rng.random_sample() < P_NGRAM:
@@ -74,7 +91,7 @@ def augment(examples, keys, copies, seed, mask_token):
     examples: [{key: text}]; keys: the text keys (one, or two for pairs). Labels are not copied.
     """
     tagged = [[tagged_words(e[k]) for k in keys] for e in examples]
-    vocabulary = words_by_tag(words for texts in tagged for words in texts)
+    vocabulary = TagVocabulary(words for texts in tagged for words in texts)
     seen = {tuple(e[k] for k in keys) for e in examples}
     out, origins = [], []
     for i, texts in enumerate(tagged):

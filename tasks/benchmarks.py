@@ -29,6 +29,12 @@ class BenchmarkFiles:
     def load_file(self, task, split, path):
         return load_file(task, split, path)
 
+    def local_test_splits(self, task, data_dir):
+        """The task's test splits whose official files are in data_dir (never downloaded: only screened)."""
+        if data_dir is None:
+            return ()
+        return tuple(s for s in test_splits(task) if has_rows(task, s, split_file(data_dir, s)))
+
 
 BENCHMARK_FILES = BenchmarkFiles()
 
@@ -63,6 +69,13 @@ def get_task(name):
     return TASKS[name.lower()]
 
 
+def test_splits(task):
+    """The names of a built-in task's test splits (MNLI has two)."""
+    if task.dataset == "glue":
+        return tuple(s for s in Glue.BUILDER_CONFIGS[task.config]["splits"] if s.startswith("test"))
+    return ("test",)
+
+
 def split_file(data_dir, split):
     return os.path.join(data_dir, f"{split}.tsv")
 
@@ -78,6 +91,14 @@ def _row_layout(task, split):
     columns = CHNSENTICORP_COLUMNS[split]
     label = columns.index("label") if "label" in columns else None
     return 1, len(columns), [columns.index("text_a")], label
+
+
+def has_rows(task, split, path):
+    """Whether `path` exists and holds a line after its header (an empty test.tsv has nothing to screen)."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return any(line.strip() for lineno, line in enumerate(f, 1) if lineno > _row_layout(task, split)[0])
 
 
 def check_split_file(task, split, path):

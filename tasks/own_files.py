@@ -35,6 +35,10 @@ class OwnFiles:
     def load_splits(self, task, splits, data_dir=None):
         return {s: load_file(task, s, self.paths[s], table=self.tables.get(s)) for s in splits}
 
+    def local_test_splits(self, task, data_dir=None):
+        """("test",) with --test_file: its texts are screened out of the transfer set like dev's."""
+        return ("test",) if "test" in self.paths else ()
+
     def load_file(self, task, split, path):
         """A file given to scripts/predict.py --input."""
         return load_file(task, split, path, "--input")

@@ -1,5 +1,6 @@
 """Shared cache folders and output folders under concurrency: one builder, waiters that reuse, kills that leave
 nothing usable behind, damaged folders rebuilt; a second run on a busy output folder refused."""
+import io
 import json
 import logging
 import os
@@ -368,3 +369,24 @@ def test_a_second_run_on_a_busy_output_folder_is_refused_and_the_first_finishes_
     assert first.wait(timeout=600) == 0, open(tmp_path / "first.out").read()[-3000:]
     assert_same_training(results(out), reference[1])
     assert "'seed': 99" not in open(out / "train.log").read()
+
+
+def test_two_runs_with_a_transfer_set_started_together_share_one_cache_and_train_alike(
+        big_sst2, tiny_bert, teacher_dir, tmp_path, start_run):
+    cache, transfer = tmp_path / "cache", os.path.join(big_sst2, "train.tsv")  # its labels are ignored
+    argv = {name: run_argv(big_sst2, tiny_bert, teacher_dir, tmp_path / name, cache, 1) +
+            ["--transfer_file", transfer, "--eval_overlap", "drop"] for name in ("a", "b")}
+    procs = {name: start_run(argv[name], tmp_path / f"{name}.out") for name in argv}
+    builder = pause_the_builder(cache)
+    (waiter,) = [name for name, p in procs.items() if p.pid != builder]
+    wait_for(lambda: os.path.isfile(tmp_path / waiter / "train.log") and
+             f"teacher cache: waiting for process {builder} " in open(tmp_path / waiter / "train.log").read(),
+             "the other run to wait for the builder", timeout=600)
+    os.kill(builder, signal.SIGCONT)
+    for name, proc in procs.items():
+        assert proc.wait(timeout=600) == 0, open(tmp_path / f"{name}.out").read()[-3000:]
+    a, b = results(tmp_path / "a"), results(tmp_path / "b")
+    assert_same_training(b, a)
+    assert "built meanwhile by another process" in open(tmp_path / waiter / "train.log").read()
+    rows = a["transfer_examples"] + 6000
+    assert np.load(io.BytesIO(teacher_arrays(cache)["logits.npy"])).shape[0] == rows  # labelled + transfer, once

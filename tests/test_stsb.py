@@ -137,12 +137,13 @@ def test_the_collator_keeps_scores_as_floats(tiny_bert):
 
 
 def test_a_regression_student_learns_from_unlabelled_pairs(stsb_dir, tiny_bert, stsb_teacher, tmp_path):
-    # GLUE's test.tsv as the transfer set: both sentence columns, no score
+    # GLUE's test.tsv as the transfer set: both sentence columns, no score. Its pairs are the test texts beside
+    # --data_dir, so only an explicit --eval_overlap keep lets them in (transductive distillation, the user's call).
     _, teacher_out = stsb_teacher
     result = run_patient_kd.main(stsb_args(
         stsb_dir, tiny_bert, tmp_path / "kd", "--teacher_finetuned_model_path", os.path.join(teacher_out, "best_model"),
         "--num_layers_of_student_model", "2", "--max_steps", "30", "--alpha", "0.5", "--beta", "10",
-        "--transfer_file", os.path.join(stsb_dir, "test.tsv")))
-    assert result["finished"] and result["transfer_examples"] == 20
+        "--transfer_file", os.path.join(stsb_dir, "test.tsv"), "--eval_overlap", "keep"))
+    assert result["finished"] and result["transfer_examples"] == 20 and result["transfer_eval_overlap"] == 20
     assert np.isfinite([[w["kd"], w["pt"], w["ce"]] for w in result["train_log"]]).all()
     assert "transfer 20" in open(tmp_path / "kd" / "train.log").read()

@@ -93,6 +93,16 @@ def test_chinese_words_are_replaced_by_words_of_the_same_part_of_speech():
     assert replaced > 0
 
 
+def test_same_pos_words_are_drawn_from_the_tag_unigram_distribution_never_the_word_itself():
+    vocabulary = augment.TagVocabulary([[("a", "n")] * 9 + [("b", "n")] + [("c", "n")] * 90 + [("x", "v")]])
+    rng = np.random.RandomState(0)
+    drawn = [vocabulary.replacement("b", "n", rng) for _ in range(4000)]
+    assert "b" not in drawn and drawn.count("a") / len(drawn) == pytest.approx(9 / 99, abs=0.015)
+    drawn = [vocabulary.replacement("c", "n", rng) for _ in range(1000)]
+    assert drawn.count("a") / len(drawn) == pytest.approx(0.9, abs=0.03)  # a: 9 of the 10 other words
+    assert not vocabulary.can_replace("v") and not vocabulary.can_replace(None)
+
+
 def test_overlap_with_the_dev_texts_is_refused_dropped_or_kept():
     task = get_task("sst-2")
     examples = [{"sentence": "A fine  film "}, {"sentence": "new text"}]
@@ -204,3 +214,13 @@ def test_dev_texts_in_the_transfer_set_are_refused_unless_allowed(capsys, sst2_d
     assert f"1 transfer text(s) are also dev or test texts (the first: {path}:3)" in err and not out.exists()
     result = run_patient_kd.main(args + ["--eval_overlap", "drop"])
     assert result["transfer_examples"] == 1 and result["transfer_eval_overlap"] == 1
+
+
+def test_test_texts_beside_the_official_files_are_screened_too(capsys, sst2_dir, tiny_bert, teacher_dir, tmp_path):
+    with open(os.path.join(sst2_dir, "test.tsv"), encoding="utf-8") as f:
+        test = [line.rstrip("\n").split("\t")[1] for line in f][1:]  # index, sentence
+    path = write_tsv(tmp_path / "t.tsv", ["sentence"], [["a new sentence"], [test[5]]])
+    out = tmp_path / "out"
+    err = bad_run(capsys, kd_transfer_args(sst2_dir, tiny_bert, teacher_dir, out, "--transfer_file", path,
+                                           "--teacher_cache_dir", str(tmp_path / "cache")))
+    assert f"1 transfer text(s) are also dev or test texts (the first: {path}:3)" in err and not out.exists()

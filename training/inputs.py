@@ -50,15 +50,16 @@ def load_encoded(args, task, tokenizer):
     return encoded, dev_splits
 
 
-def load_unlabelled(args, task, tokenizer, first_idx):
+def load_unlabelled(args, task, tokenizer, first_idx, writes=True):
     """(tokenised examples only the teacher labels, their counts for results.json): the transfer files' rows and
-    the augmented copies, screened for texts the run is judged on; idx from first_idx. ([], {}) without them."""
+    the augmented copies, screened for texts the run is judged on; idx from first_idx. ([], {}) without them.
+    writes: this process writes --write_augmented (one process of a distributed run does)."""
     if not (args.transfer_file or args.augment):
         return [], {}
     raw = load_data(args, task)
     judged = [raw[s] for s in raw if s != "train"]  # under --holdout_from_train dev too: results are reported on it
-    if args.test_file:
-        judged.append(task.reader.load_splits(task, ("test",))["test"])
+    tests = task.reader.local_test_splits(task, args.data_dir)  # --test_file, or a test.tsv beside the official files
+    judged += task.reader.load_splits(task, tests, args.data_dir).values() if tests else []
     judged_keys = transfer.evaluation_keys(task, *judged)
     examples, sources, counts = [], [], {}
     if args.transfer_file:
@@ -74,7 +75,7 @@ def load_unlabelled(args, task, tokenizer, first_idx):
             copies, copy_sources, judged_keys, args.eval_overlap, "augmented", task.text_keys)
         counts["augmented_examples"] = len(copies)
         counts["augment"] = args.augment  # the setting; the count above differs by seed (duplicates dropped)
-        if args.write_augmented:
+        if args.write_augmented and writes:
             augment.write_examples(args.write_augmented, task.text_keys, copies, copy_sources)
         examples, sources = examples + copies, sources + copy_sources
     logger.info("unlabelled examples the teacher labels: %s; %d were dev or test texts (--eval_overlap %s)",
@@ -96,9 +97,13 @@ def augmented(args, task, tokenizer, train, transfer_examples, transfer_sources)
 
 def make_loaders(args, encoded, dev_splits, tokenizer, unlabelled=()):
     """(train loader, {split: eval loader}); unlabelled examples join the labelled ones in every epoch (data.mix)."""
-    loader = data.train_loader(data.mix(encoded["train"], list(unlabelled), args.labelled_share), tokenizer,
-                               args.batch_size, args.seed, args.group_by_length, args.gradient_accumulation_steps,
-                               unlabelled_rows=bool(unlabelled))
+    epoch = data.mix(encoded["train"], list(unlabelled), args.labelled_share)
+    if unlabelled:  # --labelled_share only repeats labelled examples: a share below theirs leaves it as it is
+        labelled, distinct = len(epoch) - len(unlabelled), len(encoded["train"])
+        logger.info("an epoch: %d labelled examples (%d x %d) and %d unlabelled, labelled share %.1f%%", labelled,
+                    labelled // distinct, distinct, len(unlabelled), 100 * labelled / len(epoch))
+    loader = data.train_loader(epoch, tokenizer, args.batch_size, args.seed, args.group_by_length,
+                               args.gradient_accumulation_steps, unlabelled_rows=bool(unlabelled))
     return loader, {s: data.eval_loader(encoded[s], tokenizer, args.batch_size) for s in dev_splits}
 
 
