@@ -84,7 +84,8 @@ def test_teacher_kd_and_pkd_students_export_and_predict(fam, pretrained, teacher
     students = {}
     for mode, flags in (("kd", ["--alpha", "0.5", "--T", "5", "--beta", "0"]),
                         ("pkd", ["--alpha", "0.5", "--T", "5", "--beta", "100", "--student_init", "teacher",
-                                 "--transfer_file", os.path.join(sst2_dir, "test.tsv")])):  # unlabelled: GLUE's test
+                                 "--transfer_file", os.path.join(sst2_dir, "test.tsv"),  # unlabelled: GLUE's test,
+                                 "--eval_overlap", "keep"])):  # which is screened unless kept
         out = tmp_path / mode
         r = run(train_args(sst2_dir, pretrained[fam], out, "--teacher_finetuned_model_path", teacher,
                            "--num_layers_of_student_model", "2", "--max_steps", "4",
