@@ -97,8 +97,9 @@ def has_rows(task, split, path):
     """Whether `path` exists and holds a line after its header (an empty test.tsv has nothing to screen)."""
     if not os.path.isfile(path):
         return False
+    skip = _row_layout(task, split)[0]
     with open(path, encoding="utf-8", errors="replace") as f:
-        return any(line.strip() for lineno, line in enumerate(f, 1) if lineno > _row_layout(task, split)[0])
+        return any(line.strip() for lineno, line in enumerate(f, 1) if lineno > skip)
 
 
 def check_split_file(task, split, path):
