@@ -271,6 +271,18 @@ def pause_the_builder(cache):
     return pid
 
 
+def hold_the_build_until_the_other_waits(cache, procs, log_of):
+    """With two runs {key: process} started together: SIGSTOP the one building the teacher cache until the other's
+    train.log (log_of(key)) shows it waiting for the builder, naming it; then let it go on. The waiter's key."""
+    builder = pause_the_builder(cache)
+    (waiter,) = [key for key, p in procs.items() if p.pid != builder]
+    wait_for(lambda: os.path.isfile(log_of(waiter)) and
+             f"teacher cache: waiting for process {builder} " in open(log_of(waiter)).read(),
+             "the other run to wait for the builder, naming it", timeout=600)
+    os.kill(builder, signal.SIGCONT)
+    return waiter
+
+
 def teacher_arrays(cache):
     (folder,) = [n for n in os.listdir(cache) if os.path.isdir(os.path.join(cache, n)) and n != "encoded"]
     return {name: open(os.path.join(cache, folder, name), "rb").read() for name in ("logits.npy", "cls.npy")}
@@ -312,12 +324,7 @@ def test_two_runs_started_together_share_one_cache_and_train_what_they_train_alo
     cache = tmp_path / "cache"
     procs = {seed: start_run(run_argv(big_sst2, tiny_bert, teacher_dir, tmp_path / f"seed{seed}", cache, seed),
                              tmp_path / f"seed{seed}.out") for seed in (1, 2)}
-    builder = pause_the_builder(cache)  # holds the build open until the other run is seen waiting for it
-    (waiter,) = [seed for seed, p in procs.items() if p.pid != builder]
-    wait_for(lambda: os.path.isfile(tmp_path / f"seed{waiter}" / "train.log") and
-             f"teacher cache: waiting for process {builder} " in open(tmp_path / f"seed{waiter}" / "train.log").read(),
-             "the other run to wait for the builder, naming it", timeout=600)
-    os.kill(builder, signal.SIGCONT)
+    waiter = hold_the_build_until_the_other_waits(cache, procs, lambda seed: tmp_path / f"seed{seed}" / "train.log")
     for seed, proc in procs.items():
         assert proc.wait(timeout=600) == 0, open(tmp_path / f"seed{seed}.out").read()[-3000:]
         assert_same_training(results(tmp_path / f"seed{seed}"), reference[seed])
@@ -377,12 +384,7 @@ def test_two_runs_with_a_transfer_set_started_together_share_one_cache_and_train
     argv = {name: run_argv(big_sst2, tiny_bert, teacher_dir, tmp_path / name, cache, 1) +
             ["--transfer_file", transfer, "--eval_overlap", "drop"] for name in ("a", "b")}
     procs = {name: start_run(argv[name], tmp_path / f"{name}.out") for name in argv}
-    builder = pause_the_builder(cache)
-    (waiter,) = [name for name, p in procs.items() if p.pid != builder]
-    wait_for(lambda: os.path.isfile(tmp_path / waiter / "train.log") and
-             f"teacher cache: waiting for process {builder} " in open(tmp_path / waiter / "train.log").read(),
-             "the other run to wait for the builder", timeout=600)
-    os.kill(builder, signal.SIGCONT)
+    waiter = hold_the_build_until_the_other_waits(cache, procs, lambda name: tmp_path / name / "train.log")
     for name, proc in procs.items():
         assert proc.wait(timeout=600) == 0, open(tmp_path / f"{name}.out").read()[-3000:]
     a, b = results(tmp_path / "a"), results(tmp_path / "b")
